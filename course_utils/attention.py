@@ -1,0 +1,142 @@
+"""Scaled dot-product and multi-head attention, as built in notebook 05 and used by notebook 06."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .checks import expect_positive_int, expect_shape, expect_tensor
+
+
+def causal_mask(size: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """(T, T) boolean mask, True where attention is allowed: position i sees positions <= i."""
+    expect_positive_int(size, "causal_mask size")
+    return torch.ones(size, size, dtype=torch.bool, device=device).tril()
+
+
+def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                                 mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """softmax(q kᵀ / √d) v, returning the output and the attention weights.
+
+    Args:
+        q: (..., Tq, d) queries.
+        k: (..., Tk, d) keys.
+        v: (..., Tk, dv) values.
+        mask: boolean, broadcastable to (..., Tq, Tk); True = may attend. Rows with no True get
+            zero weights (and a zero output) rather than NaN.
+
+    Returns:
+        out (..., Tq, dv) and weights (..., Tq, Tk).
+    """
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        expect_tensor(t, name)
+    if q.dim() < 2 or k.dim() < 2 or v.dim() < 2:
+        raise ValueError(f"q, k, v must be (..., T, d); got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"q and k must share the last dimension d, got {q.shape[-1]} and {k.shape[-1]}")
+    if k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"k and v must have the same length Tk, got {k.shape[-2]} and {v.shape[-2]}")
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., Tq, Tk)
+    if mask is not None:
+        expect_tensor(mask, "mask")
+        if mask.dtype != torch.bool:
+            raise TypeError(f"mask must be a boolean tensor (True = may attend), got {mask.dtype}")
+        try:
+            torch.broadcast_shapes(mask.shape, scores.shape)
+        except RuntimeError:
+            raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to the scores "
+                             f"(..., Tq, Tk) = {tuple(scores.shape)}") from None
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)
+    if mask is not None:
+        # A row with no allowed key is softmax(all -inf) = NaN: give it zero weights instead. Zeroing only
+        # the masked entries keeps any NaN that comes from the inputs themselves visible.
+        weights = weights.masked_fill(~mask, 0.0)
+    return weights @ v, weights  # (..., Tq, dv), (..., Tq, Tk)
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention with separate q/k/v/out projections.
+
+    ``load_from_torch`` copies the weights of an ``nn.MultiheadAttention`` (batch_first, same sizes),
+    so the two can be compared output for output.
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, bias: bool = True) -> None:
+        super().__init__()
+        expect_positive_int(embed_dim, "embed_dim")
+        expect_positive_int(num_heads, "num_heads")
+        if embed_dim % num_heads != 0:
+            raise ValueError(f"embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})")
+        self.embed_dim, self.num_heads, self.head_dim = embed_dim, num_heads, embed_dim // num_heads
+        self.q_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
+        self.k_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
+        self.v_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
+        self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
+        self.last_weights: torch.Tensor | None = None  # (B, H, Tq, Tk) from the latest call, for plots
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, _ = x.shape
+        return x.view(b, t, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, T, hd)
+
+    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Attend from ``query`` (B, Tq, C) to ``key``/``value`` (B, Tk, C).
+
+        ``mask`` is boolean, True = may attend: (Tq, Tk) for every sequence, (B, Tq, Tk) per sequence
+        (shared by the heads), or 4-D and broadcastable to (B, H, Tq, Tk), e.g. (B, 1, 1, Tk) for key padding.
+        """
+        dims = expect_shape(query, ("B", "Tq", self.embed_dim), "query")
+        expect_shape(key, (dims["B"], "Tk", self.embed_dim), "key")
+        expect_shape(value, (dims["B"], key.shape[1], self.embed_dim), "value")
+        if mask is not None and isinstance(mask, torch.Tensor) and mask.dim() == 3:
+            mask = mask.unsqueeze(1)  # (B, Tq, Tk) -> (B, 1, Tq, Tk): the same mask for every head
+        q, k, v = self._heads(self.q_proj(query)), self._heads(self.k_proj(key)), self._heads(self.v_proj(value))
+        out, weights = scaled_dot_product_attention(q, k, v, mask)  # (B, H, Tq, hd)
+        self.last_weights = weights.detach()
+        out = out.transpose(1, 2).reshape(query.shape[0], query.shape[1], self.embed_dim)  # (B, Tq, C)
+        return self.out_proj(out)
+
+    @torch.no_grad()
+    def load_from_torch(self, mha: nn.MultiheadAttention) -> MultiHeadAttention:
+        """Copy the weights of a same-sized ``nn.MultiheadAttention`` into this module; returns self."""
+        if mha.embed_dim != self.embed_dim or mha.num_heads != self.num_heads:
+            raise ValueError(
+                f"size mismatch: nn.MultiheadAttention has embed_dim={mha.embed_dim}, num_heads={mha.num_heads}; "
+                f"this module has {self.embed_dim}, {self.num_heads}"
+            )
+        if mha.in_proj_weight is None:
+            raise ValueError("nn.MultiheadAttention with kdim/vdim different from embed_dim is not supported")
+        if mha.bias_k is not None or mha.add_zero_attn:
+            raise ValueError("nn.MultiheadAttention with add_bias_kv or add_zero_attn is not supported")
+        if (mha.in_proj_bias is None) != (self.q_proj.bias is None):
+            raise ValueError(
+                f"bias mismatch: nn.MultiheadAttention has bias={mha.in_proj_bias is not None}, "
+                f"this module has bias={self.q_proj.bias is not None}"
+            )
+        wq, wk, wv = mha.in_proj_weight.chunk(3)
+        for proj, w in zip((self.q_proj, self.k_proj, self.v_proj), (wq, wk, wv)):
+            proj.weight.copy_(w)
+        self.out_proj.weight.copy_(mha.out_proj.weight)
+        if mha.in_proj_bias is not None and self.q_proj.bias is not None:
+            bq, bk, bv = mha.in_proj_bias.chunk(3)
+            for proj, b in zip((self.q_proj, self.k_proj, self.v_proj), (bq, bk, bv)):
+                proj.bias.copy_(b)
+            self.out_proj.bias.copy_(mha.out_proj.bias)
+        return self
+
+
+def sinusoidal_positional_encoding(length: int, dim: int) -> torch.Tensor:
+    """(length, dim) sinusoidal position codes: sin on even and cos on odd features."""
+    expect_positive_int(length, "length")
+    expect_positive_int(dim, "dim")
+    if dim < 2 or dim % 2:
+        raise ValueError(f"need length >= 1 and an even dim >= 2, got length={length}, dim={dim}")
+    position = torch.arange(length, dtype=torch.float32).unsqueeze(1)  # (T, 1)
+    freq = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))  # (dim/2,)
+    pe = torch.zeros(length, dim)
+    pe[:, 0::2] = torch.sin(position * freq)
+    pe[:, 1::2] = torch.cos(position * freq)
+    return pe

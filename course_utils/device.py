@@ -1,0 +1,82 @@
+"""Device selection: CUDA, then Apple MPS, then CPU, with an explicit override."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+import torch
+
+ENV_VAR = "COURSE_DEVICE"
+_KNOWN = ("cpu", "cuda", "mps")
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def get_device(name: str | torch.device | None = None) -> torch.device:
+    """Return the device to compute on.
+
+    Args:
+        name: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, a ``torch.device`` or None. When None,
+            the ``COURSE_DEVICE`` environment variable is used if set, else the best available
+            device in the order CUDA, MPS, CPU.
+
+    Raises:
+        ValueError: the name is not a device type this course knows.
+        RuntimeError: the requested device is not available on this machine.
+    """
+    if name is None:
+        name = os.environ.get(ENV_VAR) or None
+    if name is None:
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+
+    if isinstance(name, torch.device):
+        device = name
+    else:
+        if not isinstance(name, str):
+            raise TypeError(f"device must be a str, torch.device or None, got {type(name).__name__}")
+        kind = name.strip().lower().split(":")[0]
+        if kind not in _KNOWN:
+            raise ValueError(
+                f"Unknown device {name!r}: expected one of 'cpu', 'cuda', 'cuda:N' or 'mps' "
+                f"(or leave it unset to pick the best available one)."
+            )
+        try:
+            device = torch.device(name.strip().lower())
+        except RuntimeError as err:  # e.g. "cuda:x"
+            raise ValueError(f"Malformed device {name!r}: expected 'cuda' or 'cuda:N' with N an integer.") from err
+
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError(
+                f"Device {str(device)!r} was requested but CUDA is not available here. "
+                f"Use 'cpu' (or unset {ENV_VAR}), or install a CUDA build of PyTorch on a machine with an NVIDIA GPU."
+            )
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise RuntimeError(
+                f"Device {str(device)!r} was requested but only {torch.cuda.device_count()} CUDA device(s) exist."
+            )
+    if device.type == "mps" and not _mps_available():
+        raise RuntimeError(
+            f"Device 'mps' was requested but Apple MPS is not available here. Use 'cpu' or unset {ENV_VAR}."
+        )
+    return device
+
+
+def describe_device(device: torch.device | str | None = None) -> str:
+    """One line naming the device, for notebook headers, e.g. ``cuda:0 (NVIDIA H100, 80 GiB)``."""
+    device = get_device(device)
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        props = torch.cuda.get_device_properties(index)
+        return f"cuda:{index} ({props.name}, {props.total_memory / 2**30:.0f} GiB), torch {torch.__version__}"
+    if device.type == "mps":
+        return f"mps (Apple GPU, {platform.machine()}), torch {torch.__version__}"
+    return f"cpu ({os.cpu_count()} logical cores, {torch.get_num_threads()} torch threads), torch {torch.__version__}"

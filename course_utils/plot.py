@@ -1,0 +1,195 @@
+"""The figures the notebooks share. Every function labels its axes and returns the Axes it drew on.
+
+Functions return Axes rather than Figures so that a plot call as the last line of a notebook cell
+is drawn once (Jupyter's inline backend would show a returned Figure a second time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+
+ArrayLike = torch.Tensor | np.ndarray | Sequence[float]
+
+
+def _np(values: Any) -> np.ndarray:
+    if isinstance(values, torch.Tensor):
+        return values.detach().to("cpu", torch.float32).numpy()
+    return np.asarray(values)
+
+
+def _axes(ax: Axes | None, figsize: tuple[float, float] = (6.0, 4.0)) -> Axes:
+    if ax is not None:
+        return ax
+    _, new_ax = plt.subplots(figsize=figsize)
+    return new_ax
+
+
+def plot_curves(x: ArrayLike, curves: Mapping[str, ArrayLike], *, xlabel: str = "x", ylabel: str = "y",
+                title: str | None = None, ax: Axes | None = None, styles: Mapping[str, str] | None = None) -> Axes:
+    """Plot several named curves over the same x, e.g. a function and its derivative.
+
+    Args:
+        x: the shared horizontal coordinates, shape (N,).
+        curves: legend label -> values of shape (N,).
+        styles: optional legend label -> matplotlib format string such as ``"--"``.
+    """
+    xs = _np(x).reshape(-1)
+    if not curves:
+        raise ValueError("curves is empty: pass at least one {label: values} entry")
+    ax = _axes(ax)
+    for label, ys in curves.items():
+        ys_np = _np(ys).reshape(-1)
+        if ys_np.shape != xs.shape:
+            raise ValueError(f"curve {label!r} has {ys_np.size} values but x has {xs.size}; they must match")
+        ax.plot(xs, ys_np, (styles or {}).get(label, "-"), label=label)
+    ax.axhline(0.0, color="0.8", linewidth=0.8, zorder=0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_history(history: Mapping[str, Sequence[float]], *, keys: Sequence[str] | None = None,
+                 xlabel: str = "epoch", title: str | None = None, logy: bool = False) -> np.ndarray:
+    """Plot training curves: one panel per metric, train and validation lines together.
+
+    Keys named ``train_<metric>`` and ``val_<metric>`` share the ``<metric>`` panel; other keys get
+    their own panel. Returns the array of Axes.
+    """
+    keys = list(keys) if keys is not None else [k for k, v in history.items() if len(v) > 0]
+    if not keys:
+        raise ValueError("history has no values to plot: train for at least one epoch first")
+    panels: dict[str, list[str]] = {}
+    for key in keys:
+        if key not in history:
+            raise KeyError(f"{key!r} is not in the history (it has {sorted(history)})")
+        metric = key.split("_", 1)[1] if key.startswith(("train_", "val_", "test_")) else key
+        panels.setdefault(metric, []).append(key)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 3.6), squeeze=False)
+    for ax, (metric, members) in zip(axes[0], panels.items()):
+        for key in members:
+            values = _np(history[key]).reshape(-1)
+            ax.plot(np.arange(1, len(values) + 1), values, marker="o" if len(values) < 30 else None, label=key)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(metric)
+        if logy:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return axes[0]
+
+
+def plot_fit(x: ArrayLike, y: ArrayLike, lines: Mapping[str, tuple[ArrayLike, ArrayLike]] | None = None, *,
+             xlabel: str = "x", ylabel: str = "y", title: str | None = None, ax: Axes | None = None,
+             data_label: str = "data") -> Axes:
+    """Scatter the data and draw fitted lines or curves over it.
+
+    Args:
+        x, y: the data points, shape (N,) each.
+        lines: legend label -> (x values, y values) of a fitted curve.
+    """
+    xs, ys = _np(x).reshape(-1), _np(y).reshape(-1)
+    if xs.shape != ys.shape:
+        raise ValueError(f"x has {xs.size} points but y has {ys.size}; they must match")
+    ax = _axes(ax)
+    ax.scatter(xs, ys, s=12, alpha=0.6, label=data_label)
+    for label, (lx, ly) in (lines or {}).items():
+        lx_np, ly_np = _np(lx).reshape(-1), _np(ly).reshape(-1)
+        order = np.argsort(lx_np)
+        ax.plot(lx_np[order], ly_np[order], linewidth=2, label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def image_grid(images: torch.Tensor, titles: Sequence[str] | None = None, *, ncols: int = 8,
+               mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+               title: str | None = None) -> np.ndarray:
+    """Show a batch of images with a title under each.
+
+    Args:
+        images: (N, C, H, W) float in [0, 1] (or normalised, with ``mean``/``std`` to undo it) or uint8.
+        titles: one caption per image, e.g. ``"true: cat / pred: dog"``.
+        ncols: images per row.
+        mean, std: per-channel statistics used to normalise the images, undone before display.
+    """
+    if not isinstance(images, torch.Tensor) or images.dim() != 4:
+        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(f"images must be a (N, C, H, W) tensor, got {shape}")
+    n, c = images.shape[:2]
+    if c not in (1, 3):
+        raise ValueError(f"images must have 1 or 3 channels in dimension 1 (N, C, H, W), got {c}")
+    if titles is not None and len(titles) != n:
+        raise ValueError(f"got {len(titles)} titles for {n} images")
+    imgs = images.detach().to("cpu")
+    imgs = imgs.float() / 255.0 if imgs.dtype == torch.uint8 else imgs.float()
+    if mean is not None and std is not None:
+        imgs = imgs * torch.tensor(std).view(1, -1, 1, 1) + torch.tensor(mean).view(1, -1, 1, 1)
+    imgs = imgs.clamp(0, 1).permute(0, 2, 3, 1).numpy()  # (N, H, W, C) for imshow
+    ncols = max(1, min(ncols, n))
+    nrows = (n + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.6 * ncols, 1.9 * nrows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(imgs[i].squeeze(-1) if c == 1 else imgs[i], cmap="gray" if c == 1 else None)
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return axes
+
+
+def heatmap(matrix: ArrayLike, *, row_labels: Sequence[str] | None = None, col_labels: Sequence[str] | None = None,
+            xlabel: str = "column", ylabel: str = "row", title: str | None = None, ax: Axes | None = None,
+            annotate: bool | None = None, cmap: str = "viridis", fmt: str = ".2f") -> Axes:
+    """Draw a 2-D matrix (attention weights, a confusion matrix) with labelled rows and columns.
+
+    Args:
+        matrix: shape (R, C).
+        row_labels, col_labels: tick labels; their lengths must match R and C.
+        annotate: write each value in its cell (default: only when the matrix has at most 144 cells).
+    """
+    m = _np(matrix)
+    if m.ndim != 2:
+        raise ValueError(f"matrix must be 2-D (rows, columns), got shape {m.shape}")
+    if row_labels is not None and len(row_labels) != m.shape[0]:
+        raise ValueError(f"{len(row_labels)} row labels for {m.shape[0]} rows")
+    if col_labels is not None and len(col_labels) != m.shape[1]:
+        raise ValueError(f"{len(col_labels)} column labels for {m.shape[1]} columns")
+    ax = _axes(ax, figsize=(max(4.0, 0.5 * m.shape[1] + 2), max(3.0, 0.45 * m.shape[0] + 1.5)))
+    image = ax.imshow(m, cmap=cmap, aspect="auto")
+    ax.figure.colorbar(image, ax=ax)
+    if col_labels is not None:
+        ax.set_xticks(range(m.shape[1]), labels=list(col_labels), rotation=45, ha="right")
+    if row_labels is not None:
+        ax.set_yticks(range(m.shape[0]), labels=list(row_labels))
+    if annotate is None:
+        annotate = m.size <= 144
+    if annotate:
+        threshold = (np.nanmax(m) + np.nanmin(m)) / 2
+        for (i, j), value in np.ndenumerate(m):
+            ax.text(j, i, format(value, fmt), ha="center", va="center", fontsize=8,
+                    color="black" if value > threshold else "white")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    return ax

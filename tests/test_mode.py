@@ -1,0 +1,30 @@
+import pytest
+
+from course_utils.mode import by_mode, describe_mode, fast_mode
+
+
+@pytest.mark.parametrize("raw", ["1", "true", "YES", " on "])
+def test_fast_values(monkeypatch, raw):
+    monkeypatch.setenv("COURSE_FAST", raw)
+    assert fast_mode() is True
+    assert by_mode(full=100, fast=2) == 2
+    assert describe_mode().startswith("FAST")
+
+
+@pytest.mark.parametrize("raw", ["", "0", "false", "off"])
+def test_full_values(monkeypatch, raw):
+    monkeypatch.setenv("COURSE_FAST", raw)
+    assert fast_mode() is False
+    assert by_mode(full=100, fast=2) == 100
+    assert describe_mode().startswith("FULL")
+
+
+def test_unset_is_full(monkeypatch):
+    monkeypatch.delenv("COURSE_FAST", raising=False)
+    assert fast_mode() is False
+
+
+def test_garbage_is_an_error(monkeypatch):
+    monkeypatch.setenv("COURSE_FAST", "maybe")
+    with pytest.raises(ValueError, match="COURSE_FAST='maybe'"):
+        fast_mode()
