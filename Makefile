@@ -6,6 +6,8 @@ PYTHON ?= python3
 # uv from PATH if present, else a private copy bootstrapped with pip into .tools/ (no admin rights needed).
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 NOTEBOOKS := $(wildcard notebooks/*.ipynb)
+# Extra JupyterLab flags, e.g. make lab LAB_ARGS="--no-browser --port 8890" (add --allow-root inside a container).
+LAB_ARGS ?=
 PYTEST_NB := --nbval-lax --nbval-current-env --nbval-cell-timeout=600
 
 .PHONY: env lab test refresh strip check-notebooks benchmarks clean help
@@ -26,7 +28,7 @@ env: $(if $(findstring .tools/bin/uv,$(UV)),.tools/bin/uv)
 	$(UV) sync --locked
 
 lab: env
-	$(UV) run --locked jupyter lab --notebook-dir=notebooks
+	$(UV) run --locked jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
 
 test: env
 	COURSE_FAST=1 $(UV) run --locked pytest tests $(NOTEBOOKS) $(PYTEST_NB)
