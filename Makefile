@@ -24,8 +24,10 @@ help:
 	$(PYTHON) -m venv .tools
 	.tools/bin/python -m pip install --quiet uv
 
+# --compile-bytecode: store .pyc files once at install; without them every kernel recompiles torch's
+# lazily imported modules (seconds per notebook), notably where PYTHONDONTWRITEBYTECODE is set.
 env: $(if $(findstring .tools/bin/uv,$(UV)),.tools/bin/uv)
-	$(UV) sync --locked
+	$(UV) sync --locked --compile-bytecode
 
 lab: env
 	$(UV) run --locked jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
