@@ -1,0 +1,171 @@
+"""Notebook 06's own teaching code (its `# export` cells) against PyTorch and independent references."""
+
+import itertools
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from course_utils.decoding import length_penalty
+from nbcode import load_exports
+
+NB = "06_transformer_decoder_beam_search"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """These tests use tiny matrices: extra torch threads only add synchronisation (and stall on a busy machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def nb():
+    return load_exports(NB)
+
+
+# ----------------------------------------------------------------------------- decoder block
+@pytest.mark.parametrize("norm_first", [False, True])
+@pytest.mark.parametrize("with_padding", [False, True])
+def test_decoder_block_matches_torch_decoder_layer(nb, norm_first, with_padding):
+    torch.manual_seed(0)
+    b, t, s, d, heads, ff = 3, 7, 5, 24, 3, 40
+    layer = nn.TransformerDecoderLayer(d, heads, ff, dropout=0.0, activation="relu", batch_first=True,
+                                       norm_first=norm_first).eval()
+    block = nb.DecoderBlock(d, heads, ff).load_from_torch(layer)
+    x, memory = torch.randn(b, t, d), torch.randn(b, s, d)
+    pad = torch.zeros(b, s, dtype=torch.bool)
+    if with_padding:
+        pad[1, 3:] = True
+        pad[2, 4:] = True
+    ours = block(x, memory, pad if with_padding else None)
+    theirs = layer(x, memory, tgt_mask=nn.Transformer.generate_square_subsequent_mask(t), tgt_is_causal=True,
+                   memory_key_padding_mask=pad if with_padding else None)
+    torch.testing.assert_close(ours, theirs)
+
+
+def test_decoder_block_is_causal_and_gradients_flow(nb):
+    torch.manual_seed(1)
+    block = nb.DecoderBlock(16, 2, 32, norm_first=True)
+    x, memory = torch.randn(2, 6, 16, requires_grad=True), torch.randn(2, 3, 16)
+    out = block(x, memory)
+    changed = x.detach().clone()
+    changed[:, 4:] += 1.0
+    torch.testing.assert_close(block(changed, memory)[:, :4], out[:, :4])
+    out[:, 2].sum().backward()
+    assert x.grad[:, 3:].abs().max() == 0 and x.grad[:, :3].abs().max() > 0
+
+
+def test_decoder_block_rejects_gelu_layer(nb):
+    layer = nn.TransformerDecoderLayer(8, 2, 16, dropout=0.0, activation="gelu", batch_first=True)
+    with pytest.raises(ValueError, match="ReLU"):
+        nb.DecoderBlock(8, 2, 16).load_from_torch(layer)
+
+
+# ----------------------------------------------------------------------------- single-sequence search
+def random_lm(vocab, seed, eos=0):
+    """A prefix-dependent random next-token function (tokens (t,) -> log-probs (V,)), in float64."""
+    g = torch.Generator().manual_seed(seed)
+    emb = torch.randn(vocab, 5, generator=g, dtype=torch.float64)
+    w = torch.randn(5, 5, generator=g, dtype=torch.float64) * 0.8
+    out = torch.randn(5, vocab, generator=g, dtype=torch.float64) * 1.5
+
+    def step(tokens):
+        h = torch.zeros(5, dtype=torch.float64)
+        for tok in tokens.tolist():
+            h = torch.tanh(h @ w + emb[tok])
+        return (h @ out).log_softmax(-1)
+
+    return step
+
+
+def enumerate_outputs(step, vocab, max_len, alpha, bos=1, eos=0):
+    """Independent exhaustive reference with itertools."""
+    hyps = []
+    for length in range(1, max_len + 1):
+        for seq in itertools.product(range(vocab), repeat=length):
+            if eos in seq[:-1] or (seq[-1] != eos and length < max_len):
+                continue
+            lp = sum(step(torch.tensor((bos,) + seq[:i]))[tok].item() for i, tok in enumerate(seq))
+            hyps.append((list(seq), lp))
+    return sorted(hyps, key=lambda h: h[1] / ((5 + len(h[0])) / 6) ** alpha, reverse=True)
+
+
+@pytest.mark.parametrize("seed,alpha", [(0, 0.0), (1, 0.5), (2, 1.0)])
+def test_exhaustive_search_and_wide_beam_agree_with_enumeration(nb, seed, alpha):
+    vocab, max_len = 4, 3
+    step = random_lm(vocab, seed)
+    reference = enumerate_outputs(step, vocab, max_len, alpha)
+    exhaustive = nb.exhaustive_search(step, 1, 0, max_len, alpha)
+    assert [h[0] for h in exhaustive] == [h[0] for h in reference]
+    assert all(math.isclose(a[1], b[1], rel_tol=1e-9) for a, b in zip(exhaustive, reference))
+    wide = nb.beam_search_single(step, 1, 0, max_len, beam_size=vocab**max_len, alpha=alpha, n_best=6)
+    assert [h[0] for h in wide] == [h[0] for h in reference[:6]]
+    assert all(math.isclose(h[2], nb.gnmt_score(h[1], len(h[0]), alpha)) for h in wide)
+
+
+def test_beam_results_never_worse_than_greedy_and_width_one_is_greedy(nb):
+    for seed in range(4):
+        step = random_lm(6, seed + 10)
+        greedy_tokens, greedy_lp = nb.greedy_decode_single(step, 1, 0, max_len=5)
+        one = nb.beam_search_single(step, 1, 0, max_len=5, beam_size=1)[0]
+        assert one[0] == greedy_tokens and math.isclose(one[1], greedy_lp)
+        best = nb.exhaustive_search(step, 1, 0, max_len=5)[0]
+        beam = nb.beam_search_single(step, 1, 0, max_len=5, beam_size=3)[0]
+        assert best[1] >= beam[1] - 1e-12
+
+
+def test_gnmt_score_matches_course_utils_length_penalty(nb):
+    for length, alpha in [(1, 0.0), (4, 0.6), (9, 1.3)]:
+        expected = -2.5 / length_penalty(length, alpha).item()
+        assert math.isclose(nb.gnmt_score(-2.5, length, alpha), expected)
+
+
+def test_sampling_cold_is_greedy_and_warm_matches_distribution(nb):
+    step = random_lm(5, 3)
+    gen = torch.Generator().manual_seed(0)
+    assert nb.sample_single(step, 1, 0, 6, temperature=1e-4, generator=gen)[0] == \
+        nb.greedy_decode_single(step, 1, 0, 6)[0]
+    # One-step outputs: first-token frequencies follow the model's distribution.
+    probs = step(torch.tensor([1])).exp()
+    counts = torch.zeros(5)
+    for _ in range(3000):
+        counts[nb.sample_single(step, 1, 0, 1, temperature=1.0, generator=gen)[0][0]] += 1
+    torch.testing.assert_close(counts / counts.sum(), probs.float(), atol=0.03, rtol=0)
+
+
+# ----------------------------------------------------------------------------- BLEU and copying
+def test_bleu_against_hand_counts(nb):
+    ref = "the cat sat on the mat".split()
+    assert nb.bleu(ref, ref) == pytest.approx(1.0)
+    # "the cat sat on a mat": unigrams 5/6, bigrams 3/5, same length.
+    cand = "the cat sat on a mat".split()
+    assert nb.bleu(cand, ref, max_n=2) == pytest.approx(math.sqrt(5 / 6 * 3 / 5))
+    # "the the the": clipped unigram 2/3, no bigram "the the" in the reference -> 0 for BLEU-2.
+    assert nb.bleu("the the the".split(), ref, max_n=1) == pytest.approx(2 / 3 * math.exp(1 - 6 / 3))
+    assert nb.bleu("the the the".split(), ref, max_n=2) == 0.0
+    # Too short for any 4-gram -> BLEU-4 is 0; empty output -> 0.
+    assert nb.bleu("the cat".split(), ref) == 0.0
+    assert nb.bleu([], ref) == 0.0
+    # Longer than the reference: no brevity penalty.
+    assert nb.bleu("the cat sat on the mat today".split(), ref, max_n=1) == pytest.approx(6 / 7)
+
+
+def test_copy_distribution_mixes_generation_and_copying(nb):
+    torch.manual_seed(2)
+    b, v, s = 3, 7, 5
+    p_vocab = torch.softmax(torch.randn(b, v), -1)
+    attention = torch.softmax(torch.randn(b, s), -1)
+    source = torch.randint(0, v, (b, s))
+    p_gen = torch.rand(b, 1)
+    mixed = nb.copy_distribution(p_vocab, attention, source, p_gen)
+    torch.testing.assert_close(mixed.sum(-1), torch.ones(b))
+    expected = p_gen * p_vocab
+    for i in range(b):
+        for j in range(s):
+            expected[i, source[i, j]] += (1 - p_gen[i, 0]) * attention[i, j]
+    torch.testing.assert_close(mixed, expected)
+    torch.testing.assert_close(nb.copy_distribution(p_vocab, attention, source, torch.ones(b, 1)), p_vocab)
