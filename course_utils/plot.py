@@ -193,3 +193,68 @@ def heatmap(matrix: ArrayLike, *, row_labels: Sequence[str] | None = None, col_l
     if title:
         ax.set_title(title)
     return ax
+
+
+class LiveHistoryPlot:
+    """Training curves that redraw in place after every epoch: pass an instance as ``fit(on_epoch_end=...)``.
+
+    In Jupyter the figure is shown once through an ``IPython.display`` handle and then updated in the
+    same output area; outside IPython nothing is displayed (``self.figure`` still holds the drawing).
+    """
+
+    def __init__(self, keys: Sequence[str] | None = None, *, title: str | None = None,
+                 total_epochs: int | None = None, label_suffix: str = "") -> None:
+        """Args: keys: history keys to draw (default all); title: figure title; total_epochs: fixes the
+        x range so the axes do not jump; label_suffix: appended to every legend label (e.g. " [SYNTHETIC]")."""
+        self.keys, self.title, self.total_epochs, self.label_suffix = keys, title, total_epochs, label_suffix
+        self.figure: Any = None
+        self._handle: Any = None
+
+    def draw(self, history: Mapping[str, Sequence[float]]) -> Any:
+        """Draw ``history`` into a new Figure (not managed by pyplot, so Jupyter does not show it twice)."""
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
+
+        keys = list(self.keys) if self.keys is not None else [k for k, v in history.items() if len(v) > 0]
+        panels: dict[str, list[str]] = {}
+        for key in keys:
+            metric = key.split("_", 1)[1] if key.startswith(("train_", "val_", "test_")) else key
+            panels.setdefault(metric, []).append(key)
+        fig = Figure(figsize=(5.0 * max(1, len(panels)), 3.4))
+        for index, (metric, members) in enumerate(panels.items(), start=1):
+            ax = fig.add_subplot(1, len(panels), index)
+            for key in members:
+                values = _np(history.get(key, [])).reshape(-1)
+                ax.plot(np.arange(1, len(values) + 1), values, marker="o", label=key + self.label_suffix)
+            if self.total_epochs:
+                ax.set_xlim(0.5, self.total_epochs + 0.5)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(metric)
+            ax.grid(alpha=0.3)
+            ax.legend()
+        if self.title:
+            fig.suptitle(self.title)
+        fig.tight_layout()
+        self.figure = fig
+        return fig
+
+    def __call__(self, epoch: int, history: Mapping[str, Sequence[float]]) -> None:
+        """Redraw after ``epoch``; the signature ``fit`` uses for ``on_epoch_end``."""
+        import io
+
+        fig = self.draw(history)
+        try:
+            from IPython import get_ipython
+            from IPython.display import Image, display
+        except ImportError:  # plain Python without IPython: keep the figure only
+            return
+        if get_ipython() is None:
+            return
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        image = Image(data=buffer.getvalue(), format="png")
+        if self._handle is None:
+            self._handle = display(image, display_id=True)
+        else:
+            self._handle.update(image)
