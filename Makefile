@@ -9,8 +9,11 @@ NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 # Extra JupyterLab flags, e.g. make lab LAB_ARGS="--no-browser --port 8890" (add --allow-root inside a container).
 LAB_ARGS ?=
 PYTEST_NB := --nbval-lax --nbval-current-env --nbval-cell-timeout=600
+# make test runs JOBS test files / notebooks at a time (pytest-xdist), each with one torch thread:
+# on a small CPU that is faster than one notebook with several threads fighting over the cores.
+JOBS ?= 2
 
-.PHONY: env lab test refresh strip check-notebooks benchmarks clean help
+.PHONY: env lab test refresh strip benchmarks clean help
 
 help:
 	@echo "make lab         create the environment if needed, start JupyterLab on notebooks/"
@@ -33,7 +36,7 @@ lab: env
 	$(UV) run --locked jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
 
 test: env
-	COURSE_FAST=1 $(UV) run --locked pytest tests $(NOTEBOOKS) $(PYTEST_NB)
+	COURSE_FAST=1 OMP_NUM_THREADS=1 $(UV) run --locked pytest -n $(JOBS) --dist loadfile tests $(NOTEBOOKS) $(PYTEST_NB)
 
 refresh: env
 	$(UV) run --locked python tools/notebooks.py refresh $(NB)

@@ -13,14 +13,6 @@ from nbcode import load_exports
 NB = "06_transformer_decoder_beam_search"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tests use tiny matrices: extra torch threads only add synchronisation (and stall on a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def nb():

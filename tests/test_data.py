@@ -19,14 +19,6 @@ from course_utils.train import accuracy, fit
 SIZES = (96, 32, 40)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread is as fast and does not stall when the CI machine is busy."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def data() -> cd.CifarSplits:

@@ -17,14 +17,6 @@ NB = "06_transformer_decoder_beam_search"
 BOS, EOS, PAD = 1, 0, 0
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tests use tiny matrices: extra torch threads only add synchronisation (and stall on a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 class ToyLM:
     """h_t = tanh(h_{t-1} W + E[token_t]);  log p(next) = log_softmax(h_t O + bias)."""

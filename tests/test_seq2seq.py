@@ -18,14 +18,6 @@ KNOWN = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tests use tiny matrices: extra torch threads only add synchronisation (and stall on a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def test_number_to_words_known_values():
     for n, words in KNOWN.items():

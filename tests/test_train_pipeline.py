@@ -15,14 +15,6 @@ from nbcode import load_exports
 NOTEBOOK = "07_cifar10_pipeline"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread is as fast and does not stall when the CI machine is busy."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def data() -> cd.CifarSplits:
