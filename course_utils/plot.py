@@ -30,14 +30,26 @@ def _axes(ax: Axes | None, figsize: tuple[float, float] = (6.0, 4.0)) -> Axes:
     return new_ax
 
 
+def _label(ax: Axes, xlabel: str, ylabel: str, title: str | None) -> Axes:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return ax
+
+
 def plot_curves(x: ArrayLike, curves: Mapping[str, ArrayLike], *, xlabel: str = "x", ylabel: str = "y",
-                title: str | None = None, ax: Axes | None = None, styles: Mapping[str, str] | None = None) -> Axes:
+                title: str | None = None, ax: Axes | None = None, styles: Mapping[str, str] | None = None,
+                logy: bool = False) -> Axes:
     """Plot several named curves over the same x, e.g. a function and its derivative.
 
     Args:
         x: the shared horizontal coordinates, shape (N,).
         curves: legend label -> values of shape (N,).
         styles: optional legend label -> matplotlib format string such as ``"--"``.
+        logy: logarithmic y axis (then no zero line is drawn).
     """
     xs = _np(x).reshape(-1)
     if not curves:
@@ -48,14 +60,11 @@ def plot_curves(x: ArrayLike, curves: Mapping[str, ArrayLike], *, xlabel: str = 
         if ys_np.shape != xs.shape:
             raise ValueError(f"curve {label!r} has {ys_np.size} values but x has {xs.size}; they must match")
         ax.plot(xs, ys_np, (styles or {}).get(label, "-"), label=label)
-    ax.axhline(0.0, color="0.8", linewidth=0.8, zorder=0)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
-    ax.legend()
-    ax.grid(alpha=0.3)
-    return ax
+    if logy:
+        ax.set_yscale("log")
+    else:
+        ax.axhline(0.0, color="0.8", linewidth=0.8, zorder=0)
+    return _label(ax, xlabel, ylabel, title)
 
 
 def plot_history(history: Mapping[str, Sequence[float]], *, keys: Sequence[str] | None = None,
@@ -109,13 +118,7 @@ def plot_fit(x: ArrayLike, y: ArrayLike, lines: Mapping[str, tuple[ArrayLike, Ar
         lx_np, ly_np = _np(lx).reshape(-1), _np(ly).reshape(-1)
         order = np.argsort(lx_np)
         ax.plot(lx_np[order], ly_np[order], linewidth=2, label=label)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
-    ax.legend()
-    ax.grid(alpha=0.3)
-    return ax
+    return _label(ax, xlabel, ylabel, title)
 
 
 def image_grid(images: torch.Tensor, titles: Sequence[str] | None = None, *, ncols: int = 8,

@@ -92,3 +92,11 @@ def test_heatmap_bad_input():
         heatmap(torch.zeros(2, 2), row_labels=["a", "b", "c"])
     with pytest.raises(ValueError, match="1 column labels for 2 columns"):
         heatmap(torch.zeros(2, 2), col_labels=["a"])
+
+
+def test_plot_curves_logy_has_no_zero_line():
+    x = torch.arange(1.0, 6.0)
+    ax = plot_curves(x, {"loss": 1 / x}, logy=True, xlabel="step", ylabel="loss")
+    assert ax.get_yscale() == "log"
+    assert len(ax.lines) == 1  # the zero line would stretch a log axis towards 0
+    assert len(plot_curves(x, {"loss": 1 / x}).lines) == 2
