@@ -37,7 +37,8 @@ length-normalised score of GNMT (Wu et al., 2016):
     score = log P(y) / lp(|y|),   lp(n) = ((5 + n) / 6) ** alpha
 
 where ``|y|`` counts generated tokens including ``<eos>``. ``alpha = 0`` ranks by the raw
-log-probability (favouring short outputs); ``alpha = 1`` is close to a per-token average. The search
+log-probability (favouring short outputs); larger ``alpha`` favours longer outputs more (at ``alpha = 1``
+lp grows linearly in n, so it approaches a per-token average only for n much larger than 5). The search
 stops early once no open beam can still beat the ``n_best``-th finished score (an exact bound, since
 log-probabilities only fall as a prefix grows); this never changes the returned hypotheses.
 """

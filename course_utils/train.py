@@ -64,7 +64,10 @@ def autocast_dtype(device: torch.device | str) -> torch.dtype | None:
     device = torch.device(device)
     if device.type != "cuda":
         return None  # CPU and MPS train in float32 here
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    # Native bf16 needs compute capability 8.0+ (Ampere). torch.cuda.is_bf16_supported() also says True
+    # on older cards (T4, V100) where bf16 is only emulated and slow, so ask the device itself.
+    major, _ = torch.cuda.get_device_capability(device)
+    return torch.bfloat16 if major >= 8 else torch.float16
 
 
 def describe_precision(device: torch.device | str, amp: bool = True) -> str:
@@ -110,8 +113,8 @@ def _check_finite(losses: list[torch.Tensor], first_step: int) -> None:
     if bad.numel():
         i = int(bad[0, 0])
         raise FloatingPointError(
-            f"loss became {values[i].item()} at step {first_step + i} of this pass: lower the learning rate or "
-            "check the data"
+            f"loss became {values[i].item()} at step {first_step + i + 1} of this pass (counting from 1): "
+            "lower the learning rate or check the data"
         )
 
 

@@ -95,7 +95,7 @@ def test_nan_loss_stops_training_naming_epoch_and_step():
     torch.manual_seed(0)
     model = small_cnn()
     before = [p.detach().clone() for p in model.parameters()]
-    with pytest.raises(FloatingPointError, match=r"epoch 2: loss became nan at step 3"):
+    with pytest.raises(FloatingPointError, match=r"epoch 2: loss became nan at step 4 of this pass \(counting from 1\)"):
         fit(model, NaNAt(epoch=2, step=3), nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.01), 3,
             show_progress=False, amp=True, channels_last=True)
     assert all(torch.isfinite(p).all() for p in model.parameters())  # stopped before the bad update
@@ -218,3 +218,13 @@ def test_live_history_plot_draws_labelled_panels_without_ipython(capsys):
     assert labels == ["train_loss [SYNTHETIC]", "val_loss [SYNTHETIC]"]
     assert live.figure._suptitle.get_text() == "demo [SYNTHETIC]"
     assert capsys.readouterr().out == ""  # nothing printed outside IPython
+
+
+@pytest.mark.parametrize("capability, dtype, words", [((7, 5), torch.float16, "GradScaler"),
+                                                      ((8, 0), torch.bfloat16, "bfloat16")])
+def test_autocast_dtype_follows_the_gpu_generation(monkeypatch, capability, dtype, words):
+    # T4/V100 (7.x) only emulate bf16, so they must get fp16 + GradScaler; Ampere and newer get bf16
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    assert autocast_dtype("cuda") == dtype
+    assert words in describe_precision("cuda")
+    assert describe_precision("cuda", amp=False) == "float32"
