@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from nbcode import load_exports
+from references import positional_encoding_reference
+from torch import nn
 
 nb = load_exports("05_self_attention")
 DTYPES = [torch.float32, torch.float64]
@@ -211,11 +209,7 @@ def test_multi_head_rejects_bad_sizes():
 def test_positional_encoding_formula(length, dim):
     pe = nb.positional_encoding(length, dim, dtype=torch.float64)
     assert pe.shape == (length, dim)
-    for pos in range(length):
-        for i in range(dim // 2):
-            angle = pos / 10000 ** (2 * i / dim)
-            assert pe[pos, 2 * i].item() == pytest.approx(math.sin(angle), abs=1e-12)
-            assert pe[pos, 2 * i + 1].item() == pytest.approx(math.cos(angle), abs=1e-12)
+    torch.testing.assert_close(pe, positional_encoding_reference(length, dim), atol=1e-12, rtol=0)
 
 
 def test_positional_encoding_breaks_permutation_equivariance():

@@ -1,14 +1,14 @@
 """Notebook 06's own teaching code (its `# export` cells) against PyTorch and independent references."""
 
-import itertools
 import math
 
 import pytest
 import torch
+from nbcode import load_exports
+from references import exhaustive_outputs
 from torch import nn
 
 from course_utils.decoding import length_penalty
-from nbcode import load_exports
 
 NB = "06_transformer_decoder_beam_search"
 
@@ -74,23 +74,11 @@ def random_lm(vocab, seed, eos=0):
     return step
 
 
-def enumerate_outputs(step, vocab, max_len, alpha, bos=1, eos=0):
-    """Independent exhaustive reference with itertools."""
-    hyps = []
-    for length in range(1, max_len + 1):
-        for seq in itertools.product(range(vocab), repeat=length):
-            if eos in seq[:-1] or (seq[-1] != eos and length < max_len):
-                continue
-            lp = sum(step(torch.tensor((bos,) + seq[:i]))[tok].item() for i, tok in enumerate(seq))
-            hyps.append((list(seq), lp))
-    return sorted(hyps, key=lambda h: h[1] / ((5 + len(h[0])) / 6) ** alpha, reverse=True)
-
-
 @pytest.mark.parametrize("seed,alpha", [(0, 0.0), (1, 0.5), (2, 1.0)])
 def test_exhaustive_search_and_wide_beam_agree_with_enumeration(nb, seed, alpha):
     vocab, max_len = 4, 3
     step = random_lm(vocab, seed)
-    reference = enumerate_outputs(step, vocab, max_len, alpha)
+    reference = exhaustive_outputs(step, vocab, max_len, alpha, bos=1, eos=0)
     exhaustive = nb.exhaustive_search(step, 1, 0, max_len, alpha)
     assert [h[0] for h in exhaustive] == [h[0] for h in reference]
     assert all(math.isclose(a[1], b[1], rel_tol=1e-9) for a, b in zip(exhaustive, reference))

@@ -4,14 +4,19 @@ The next-token functions are tiny random recurrent "language models" in float64 
 and batched and per-sequence arithmetic agree), conditioned on a per-source initial hidden state.
 """
 
-import itertools
 import math
 
 import pytest
 import torch
-
-from course_utils.decoding import SearchResult, beam_search, greedy_search, length_penalty
 from nbcode import load_exports
+from references import exhaustive_outputs
+
+from course_utils.decoding import (
+    SearchResult,
+    beam_search,
+    greedy_search,
+    length_penalty,
+)
 
 NB = "06_transformer_decoder_beam_search"
 BOS, EOS, PAD = 1, 0, 0
@@ -49,18 +54,6 @@ class ToyLM:
         return lambda toks: self.step(toks[None], self.h0[b:b + 1])[0]
 
 
-def exhaustive_reference(step_1d, vocab, max_len, alpha):
-    """Every output: ends at the first EOS, or has max_len tokens; scored with the GNMT penalty."""
-    hyps = []
-    for length in range(1, max_len + 1):
-        for seq in itertools.product(range(vocab), repeat=length):
-            if EOS in seq[:-1] or (seq[-1] != EOS and length < max_len):
-                continue
-            lp = sum(step_1d(torch.tensor((BOS,) + seq[:i]))[tok].item() for i, tok in enumerate(seq))
-            hyps.append((list(seq), lp, lp / ((5 + length) / 6) ** alpha))
-    return sorted(hyps, key=lambda h: h[2], reverse=True)
-
-
 def search_kwargs(max_len):
     return {"bos_id": BOS, "eos_id": EOS, "pad_id": PAD, "max_len": max_len}
 
@@ -81,7 +74,7 @@ def test_wide_beam_equals_exhaustive_search(alpha):
     lm = ToyLM(vocab=vocab, batch=batch, seed=3, eos_bias=0.0)
     wide = beam_search(lm.step, lm.h0, beam_size=vocab**max_len, n_best=5, alpha=alpha, **search_kwargs(max_len))
     for b in range(batch):
-        ref = exhaustive_reference(lm.single(b), vocab, max_len, alpha)[:5]
+        ref = exhaustive_outputs(lm.single(b), vocab, max_len, alpha, bos=BOS, eos=EOS)[:5]
         assert wide.to_lists()[b] == [h[0] for h in ref]
         torch.testing.assert_close(wide.scores[b], torch.tensor([h[2] for h in ref], dtype=torch.float64))
         torch.testing.assert_close(wide.log_probs[b], torch.tensor([h[1] for h in ref], dtype=torch.float64))
