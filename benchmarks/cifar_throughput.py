@@ -14,6 +14,11 @@ Both paths train the same network (Conv2d(3,32,5)...Linear(64,10)) with SGD(lr=1
 Steps are timed in interleaved rounds (notes, course, notes, course, ...) after a warm-up that is not
 counted, so that a machine shared with other work slows both paths alike. Uses real CIFAR-10 when it
 is in data/ and otherwise SYNTHETIC stand-in images served through the same PIL + ToTensor path.
+
+The same rounds also time the parts on their own - each input path without training, and each training
+step on one fixed batch - and print the ceiling they imply: the ratio an input path costing nothing
+would reach, the notes loop's time over the course_utils training step alone.
+Where the convolutions dominate (a small CPU), that ceiling, not the loader, limits the ratio.
 """
 
 from __future__ import annotations
@@ -87,6 +92,15 @@ def course_steps(model: nn.Module, batches: Iterator, device: torch.device, amp:
     return run
 
 
+def input_only(batches: Iterator, device: torch.device) -> Callable[[int], None]:
+    """Draw ``n`` batches and train on nothing: what the input path alone costs."""
+    def run(n: int) -> None:
+        for images, labels in itertools.islice(batches, n):
+            images.to(device), labels.to(device)
+
+    return run
+
+
 def timed(run: Callable[[int], None], steps: int, device: torch.device) -> float:
     """Seconds taken by ``steps`` training steps."""
     sync(device)
@@ -132,24 +146,41 @@ def main(argv: list[str] | None = None) -> float:
     images, labels = data.tensors("train")
     course_loader = DeviceLoader(images, labels, batch_size=args.batch_size, device=device, shuffle=True,
                                  augment=args.augment, channels_last=True)
-    runners = {"notes loop (PIL + ToTensor + DataLoader)": notes_steps(notes_model, forever(notes_loader), device),
-               "course_utils (DeviceLoader + run_epoch)": course_steps(course_model, forever(course_loader), device,
-                                                                       amp=not args.no_amp)}
+    notes_name, course_name = "notes loop (PIL + ToTensor + DataLoader)", "course_utils (DeviceLoader + run_epoch)"
+    fixed = next(iter(notes_loader))  # one batch, reused: the training step alone
+    fixed_cl = (fixed[0].to(device).contiguous(memory_format=torch.channels_last), fixed[1].to(device))
+    runners = {notes_name: notes_steps(notes_model, forever(notes_loader), device),
+               course_name: course_steps(course_model, forever(course_loader), device, amp=not args.no_amp),
+               "notes input alone": input_only(forever(notes_loader), device),
+               "notes step alone (float32, NCHW)": notes_steps(notes_net().to(device), itertools.repeat(fixed),
+                                                               device),
+               "course input alone": input_only(forever(course_loader), device),
+               "course step alone": course_steps(notes_net().to(device).to(memory_format=torch.channels_last),
+                                                 itertools.repeat(fixed_cl), device, amp=not args.no_amp)}
     seconds = dict.fromkeys(runners, 0.0)
     for run in runners.values():
         timed(run, args.warmup, device)
     for _ in range(args.rounds):
         for name, run in runners.items():
             seconds[name] += timed(run, args.steps, device)
-    rates = {name: args.rounds * args.steps * args.batch_size / s for name, s in seconds.items()}
+    n_steps = args.rounds * args.steps
+    rates = {name: n_steps * args.batch_size / seconds[name] for name in (notes_name, course_name)}
     for name, rate in rates.items():
         print(f"{name:<44s} {rate:9.1f} images/s")
-    notes_rate, course_rate = rates.values()
-    ratio = course_rate / notes_rate
+    ratio = rates[course_name] / rates[notes_name]
     verdict = "meets" if ratio >= TARGET_RATIO else "is below"
     print(f"ratio course_utils / notes: {ratio:.2f}x ({verdict} the {TARGET_RATIO:.0f}x target)")
     precision = autocast_dtype(device) if not args.no_amp else None
     print(f"course_utils path: channels_last, {precision or 'float32'}; the notes path: float32, NCHW")
+
+    ms = {name: 1000 * s / n_steps for name, s in seconds.items()}
+    print(f"\nwhere the time goes (ms per batch of {args.batch_size}, same rounds):")
+    for name in runners:
+        indent = "    " if "alone" in name else "  "
+        print(f"{indent}{name:<46s} {ms[name]:7.2f}")
+    ceiling = ms[notes_name] / ms["course step alone"]
+    print(f"ceiling: the course_utils loop cannot be faster than its training step alone, so even a free input "
+          f"path gives at most notes loop / course step = {ceiling:.2f}x here")
     return ratio
 
 

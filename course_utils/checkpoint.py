@@ -92,6 +92,7 @@ def capture_rng_state(data_generator: torch.Generator | None = None) -> dict[str
 
 def restore_rng_state(state: Mapping[str, Any], data_generator: torch.Generator | None = None) -> None:
     """Put back the random states saved by ``capture_rng_state``."""
+    state = _on_cpu(state)  # generators take CPU byte tensors, even after load(map_location="cuda")
     torch.set_rng_state(state["torch"])
     numpy_state = state["numpy"]
     np.random.set_state((numpy_state["kind"], numpy_state["keys"].numpy().astype(np.uint32), numpy_state["pos"],
@@ -100,9 +101,22 @@ def restore_rng_state(state: Mapping[str, Any], data_generator: torch.Generator 
     random.setstate((python_state["version"], tuple(int(v) for v in python_state["state"].tolist()),
                      python_state["gauss_next"]))
     if state.get("cuda") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        # a run saved with more GPUs visible than now restores the ones that exist
+        for index, cuda_state in enumerate(state["cuda"][:torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(cuda_state, index)
     if data_generator is not None and "data" in state:
         data_generator.set_state(state["data"])
+
+
+def _on_cpu(value: Any) -> Any:
+    """``value`` with every tensor inside (dicts, lists) moved to the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.cpu()
+    if isinstance(value, Mapping):
+        return {key: _on_cpu(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_on_cpu(item) for item in value)
+    return value
 
 
 def _unwrap(model: nn.Module) -> nn.Module:

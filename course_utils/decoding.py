@@ -167,10 +167,19 @@ def _call_step(step_fn: StepFn, tokens: torch.Tensor, state: Any, vocab_size: in
             f"step_fn was given tokens of shape {tuple(tokens.shape)} and must return log-probabilities of shape "
             f"(N, V) = ({rows}, V) for the next token only; got shape {tuple(log_probs.shape)}"
         )
+    if log_probs.device != tokens.device:
+        raise ValueError(
+            f"step_fn returned log-probabilities on {log_probs.device} but the search keeps its tokens on "
+            f"{tokens.device}: pass device= (the model's device) to the search"
+        )
     if vocab_size is not None and log_probs.shape[1] != vocab_size:
         raise ValueError(f"step_fn returned {log_probs.shape[1]} vocabulary entries, earlier calls returned {vocab_size}")
+    tolerance = 1e-3
+    if log_probs.dtype in (torch.float16, torch.bfloat16):
+        tolerance = 16 * torch.finfo(log_probs.dtype).eps  # rounding each entry to 8-11 bits moves the sum
+        log_probs = log_probs.float()  # sum the scores in float32
     total = log_probs.detach().logsumexp(dim=-1)
-    if not torch.allclose(total, torch.zeros_like(total), atol=1e-3):
+    if not torch.allclose(total, torch.zeros_like(total), atol=tolerance):
         worst = total.abs().nan_to_num(math.inf).max().item()
         raise ValueError(
             "step_fn must return normalised log-probabilities (e.g. logits.log_softmax(-1)): each row must "

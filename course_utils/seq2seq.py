@@ -19,6 +19,7 @@ from torch import nn
 
 from .attention import sinusoidal_positional_encoding
 from .checks import expect_positive_int, expect_shape
+from .device import get_device
 from .progress import progress
 from .train import History
 
@@ -253,7 +254,7 @@ def non_autoregressive_decode(model: Seq2SeqTransformer, numbers: Sequence[int])
 
 def train_seq2seq(model: Seq2SeqTransformer, train_numbers: Sequence[int], *, epochs: int,
                   batch_size: int = 64, lr: float = 3e-3, weight_decay: float = 0.01,
-                  device: torch.device | str = "cpu", val_numbers: Sequence[int] | None = None,
+                  device: torch.device | str | None = None, val_numbers: Sequence[int] | None = None,
                   sampling_prob: float | Callable[[int], float] = 0.0, sampling_source: str = "model",
                   non_autoregressive: bool = False, seed: int = 0, show_progress: bool = True,
                   on_epoch_end: Callable[[int, History], None] | None = None) -> History:
@@ -270,12 +271,14 @@ def train_seq2seq(model: Seq2SeqTransformer, train_numbers: Sequence[int], *, ep
             position at once; the loss ignores positions after ``<eos>``.
         on_epoch_end: called as ``fn(epoch, history)`` (epoch counted from 1) after each epoch,
             e.g. to keep a snapshot of the weights.
+        device: where to train; default: where the model's parameters are.
 
     History keys: ``train_loss``, ``sampling_prob`` and, with ``val_numbers``, ``val_loss`` and
     ``val_token_acc`` (teacher-forced next-token accuracy on non-padding positions).
     """
     expect_positive_int(epochs, "epochs")
     expect_positive_int(batch_size, "batch_size")
+    device = next(model.parameters()).device if device is None else get_device(device)
     model.to(device)
     gen = torch.Generator().manual_seed(seed)
     numbers = torch.tensor(list(train_numbers))

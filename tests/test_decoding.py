@@ -197,3 +197,33 @@ def test_result_type_and_shapes():
     assert isinstance(res, SearchResult)
     assert res.tokens.shape[:2] == (3, 2) and res.tokens.shape[2] <= 5
     assert res.scores.shape == res.log_probs.shape == res.lengths.shape == res.finished.shape == (3, 2)
+
+
+def test_step_fn_on_another_device_is_a_clear_error():
+    # a CUDA model searched without device= would hand back log-probs on the GPU; "meta" stands in here
+    def step(tokens, state):
+        return torch.zeros(tokens.shape[0], 4, device="meta")
+
+    for search in (greedy_search, beam_search):
+        with pytest.raises(ValueError, match=r"log-probabilities on meta but the search keeps its tokens on cpu: "
+                                             r"pass device="):
+            search(step, None, batch_size=2, **search_kwargs(3))
+
+
+def test_half_precision_log_probs_are_scored_in_float32():
+    lm = ToyLM(vocab=6, batch=3, seed=4)
+
+    def step_bf16(tokens, h0):  # a bfloat16 model: its rows log-sum-exp to 0 only within ~4e-3
+        return lm.step(tokens, h0).to(torch.bfloat16)
+
+    res = beam_search(step_bf16, lm.h0, beam_size=3, n_best=2, **search_kwargs(5))
+    assert res.log_probs.dtype == torch.float32
+    for b, hyps in enumerate(res.to_lists()):
+        for n, hyp in enumerate(hyps):
+            prefix = torch.tensor([BOS] + hyp)
+            steps = [step_bf16(prefix[None, :t + 1], lm.h0[b:b + 1])[0, prefix[t + 1]].float()
+                     for t in range(len(hyp))]
+            total = torch.zeros((), dtype=torch.float32)
+            for lp in steps:  # the bf16 entries, summed one step at a time in float32
+                total = total + lp
+            torch.testing.assert_close(res.log_probs[b, n], total, rtol=1e-6, atol=1e-6)
