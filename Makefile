@@ -45,7 +45,7 @@ strip: env
 	$(UV) run --locked python tools/notebooks.py strip $(NB)
 
 benchmarks: env
-	@for script in benchmarks/*.py; do echo "== $$script"; $(UV) run --locked python $$script || exit 1; done
+	@status=0; for script in benchmarks/*.py; do echo "== $$script"; $(UV) run --locked python $$script || status=1; done; exit $$status
 
 clean:
 	rm -rf .pytest_cache runs checkpoints notebooks/runs notebooks/checkpoints

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # for nbcode.load_exports (the notebook's own single-sequence search)
 
 from course_utils.decoding import beam_search  # noqa: E402
-from course_utils.device import describe_device, get_device  # noqa: E402
+from course_utils.device import describe_device, get_device, synchronize  # noqa: E402
 from course_utils.paths import runs_dir  # noqa: E402
 from course_utils.seq2seq import (BOS_ID, EOS_ID, Seq2SeqTransformer, encode_numbers, exact_match,  # noqa: E402
                                   make_step_fn, split_numbers, train_seq2seq)
@@ -59,12 +59,10 @@ def timed(fn, repeats: int, device: torch.device):
     result = fn()
     times = []
     for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        synchronize(device)
         start = time.perf_counter()
         result = fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        synchronize(device)
         times.append(time.perf_counter() - start)
     return statistics.median(times), result
 

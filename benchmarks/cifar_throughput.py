@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader
 from torchvision import transforms as T
 
 from course_utils.data import DeviceLoader, cifar10_present, image_transforms, load_cifar10
-from course_utils.device import describe_device, get_device
+from course_utils.device import describe_device, get_device, synchronize
 from course_utils.train import autocast_dtype, run_epoch
 
 TARGET_RATIO = 2.0
@@ -54,12 +54,6 @@ def forever(loader) -> Iterator:
     """Cycle through a loader epoch after epoch (each pass reshuffles)."""
     while True:
         yield from loader
-
-
-def sync(device: torch.device) -> None:
-    """Wait for queued GPU work so that the clock measures finished steps."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def notes_steps(model: nn.Module, batches: Iterator, device: torch.device) -> Callable[[int], None]:
@@ -103,10 +97,10 @@ def input_only(batches: Iterator, device: torch.device) -> Callable[[int], None]
 
 def timed(run: Callable[[int], None], steps: int, device: torch.device) -> float:
     """Seconds taken by ``steps`` training steps."""
-    sync(device)
+    synchronize(device)
     start = time.perf_counter()
     run(steps)
-    sync(device)
+    synchronize(device)
     return time.perf_counter() - start
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import operator
 
 import torch
 from torch import nn
@@ -11,18 +10,9 @@ from torch import nn
 from .checks import expect_positive_int, expect_shape, expect_tensor
 
 
-def _size(value: object, name: str) -> int:
-    """A positive integer size; int-like values (numpy integers, 0-d integer tensors) are accepted."""
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be a positive integer, got {value!r}") from None
-    return expect_positive_int(value, name)
-
-
 def causal_mask(size: int, device: torch.device | str | None = None) -> torch.Tensor:
     """(T, T) boolean mask, True where attention is allowed: position i sees positions <= i."""
-    size = _size(size, "causal_mask size")
+    size = expect_positive_int(size, "causal_mask size")
     return torch.ones(size, size, dtype=torch.bool, device=device).tril()
 
 
@@ -76,7 +66,8 @@ class MultiHeadAttention(nn.Module):
 
     def __init__(self, embed_dim: int, num_heads: int, bias: bool = True) -> None:
         super().__init__()
-        embed_dim, num_heads = _size(embed_dim, "embed_dim"), _size(num_heads, "num_heads")
+        embed_dim = expect_positive_int(embed_dim, "embed_dim")
+        num_heads = expect_positive_int(num_heads, "num_heads")
         if embed_dim % num_heads != 0:
             raise ValueError(f"embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})")
         self.embed_dim, self.num_heads, self.head_dim = embed_dim, num_heads, embed_dim // num_heads
@@ -139,7 +130,7 @@ class MultiHeadAttention(nn.Module):
 
 def sinusoidal_positional_encoding(length: int, dim: int) -> torch.Tensor:
     """(length, dim) sinusoidal position codes: sin on even and cos on odd features."""
-    length, dim = _size(length, "length"), _size(dim, "dim")
+    length, dim = expect_positive_int(length, "length"), expect_positive_int(dim, "dim")
     if dim < 2 or dim % 2:
         raise ValueError(f"need length >= 1 and an even dim >= 2, got length={length}, dim={dim}")
     position = torch.arange(length, dtype=torch.float32).unsqueeze(1)  # (T, 1)

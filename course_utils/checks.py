@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 
 import torch
@@ -51,9 +52,13 @@ def expect_shape(tensor: torch.Tensor, shape: Sequence[int | str | None], name: 
 
 
 def expect_positive_int(value: object, name: str) -> int:
-    """Raise unless ``value`` is an integer >= 1; return it."""
-    if isinstance(value, bool) or not isinstance(value, int):
+    """Raise unless ``value`` is an integer >= 1 (numpy integers and 0-d integer tensors count); return it."""
+    if isinstance(value, bool):
         raise TypeError(f"{name} must be a positive integer, got {value!r}")
+    try:
+        value = operator.index(value)  # ints and int-likes pass; floats and strings do not
+    except TypeError:
+        raise TypeError(f"{name} must be a positive integer, got {value!r}") from None
     if value < 1:
         raise ValueError(f"{name} must be a positive integer (>= 1), got {value}")
     return value

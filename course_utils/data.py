@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .checks import expect_positive_int, expect_shape, expect_tensor
 from .device import get_device
-from .mode import fast_mode
+from .mode import env_flag, fast_mode
 from .paths import data_dir
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -140,7 +140,7 @@ def cifar10_present(root: Path | None = None) -> bool:
     from torchvision.datasets import utils as tv_utils
 
     root = Path(root or data_dir())
-    return all(tv_utils.check_integrity(str(root / CIFAR10.base_folder / name), md5)
+    return all(tv_utils.check_integrity(str(root / CIFAR10_FOLDER / name), md5)
                for name, md5 in CIFAR10.train_list + CIFAR10.test_list)
 
 
@@ -231,9 +231,7 @@ def synthetic_cifar10(n: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]
 
 
 def _synthetic_requested(synthetic: bool | None) -> bool:
-    if synthetic is not None:
-        return synthetic
-    return os.environ.get(SYNTHETIC_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+    return synthetic if synthetic is not None else env_flag(SYNTHETIC_ENV)
 
 
 def load_cifar10(root: str | os.PathLike | None = None, *, sizes: tuple[int, int, int] | None = None,

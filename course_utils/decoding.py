@@ -212,7 +212,7 @@ def greedy_search(step_fn: StepFn, state: Any, *, bos_id: int, eos_id: int, max_
     Returns:
         A ``SearchResult`` with ``N = 1`` hypothesis per source.
     """
-    _check_common(1, max_len, 0.0)
+    expect_positive_int(max_len, "max_len")
     b, device = _resolve_batch(state, batch_size, device)
     tokens = torch.full((b, 1), bos_id, dtype=torch.long, device=device)  # (B, 1)
     done = torch.zeros(b, dtype=torch.bool, device=device)

@@ -80,3 +80,21 @@ def describe_device(device: torch.device | str | None = None) -> str:
     if device.type == "mps":
         return f"mps (Apple GPU, {platform.machine()}), torch {torch.__version__}"
     return f"cpu ({os.cpu_count()} logical cores, {torch.get_num_threads()} torch threads), torch {torch.__version__}"
+
+
+def synchronize(device: torch.device | str) -> None:
+    """Wait for the work queued on ``device`` (GPU kernels run asynchronously); a no-op on the CPU.
+
+    Call it before reading a clock, or a GPU timing measures only how fast work was queued.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """Where ``model``'s parameters live (the CPU for a model without parameters)."""
+    first = next(iter(model.parameters()), None)
+    return first.device if first is not None else torch.device("cpu")

@@ -29,6 +29,11 @@ def fast_mode() -> bool:
     )
 
 
+def env_flag(name: str) -> bool:
+    """True when the environment variable ``name`` is 1/true/yes/on (any case); unset or anything else is False."""
+    return os.environ.get(name, "").strip().lower() in _TRUE
+
+
 def by_mode(full: T, fast: T) -> T:
     """Return ``fast`` in fast mode and ``full`` otherwise, e.g. ``epochs = by_mode(full=50, fast=2)``."""
     return fast if fast_mode() else full

@@ -67,6 +67,27 @@ def plot_curves(x: ArrayLike, curves: Mapping[str, ArrayLike], *, xlabel: str = 
     return _label(ax, xlabel, ylabel, title)
 
 
+def _history_panels(keys: Sequence[str]) -> dict[str, list[str]]:
+    """Group history keys by metric: ``train_<m>``, ``val_<m>`` and ``test_<m>`` share the ``<m>`` panel."""
+    panels: dict[str, list[str]] = {}
+    for key in keys:
+        metric = key.split("_", 1)[1] if key.startswith(("train_", "val_", "test_")) else key
+        panels.setdefault(metric, []).append(key)
+    return panels
+
+
+def _draw_panel(ax: Axes, history: Mapping[str, Sequence[float]], metric: str, members: Sequence[str], *,
+                xlabel: str, label_suffix: str = "", markers: bool = True) -> None:
+    """One metric's curves against the epoch, labelled, with a grid and a legend."""
+    for key in members:
+        values = _np(history.get(key, [])).reshape(-1)
+        ax.plot(np.arange(1, len(values) + 1), values, marker="o" if markers else None, label=key + label_suffix)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3)
+    ax.legend()
+
+
 def plot_history(history: Mapping[str, Sequence[float]], *, keys: Sequence[str] | None = None,
                  xlabel: str = "epoch", title: str | None = None, logy: bool = False) -> np.ndarray:
     """Plot training curves: one panel per metric, train and validation lines together.
@@ -77,23 +98,16 @@ def plot_history(history: Mapping[str, Sequence[float]], *, keys: Sequence[str] 
     keys = list(keys) if keys is not None else [k for k, v in history.items() if len(v) > 0]
     if not keys:
         raise ValueError("history has no values to plot: train for at least one epoch first")
-    panels: dict[str, list[str]] = {}
     for key in keys:
         if key not in history:
             raise KeyError(f"{key!r} is not in the history (it has {sorted(history)})")
-        metric = key.split("_", 1)[1] if key.startswith(("train_", "val_", "test_")) else key
-        panels.setdefault(metric, []).append(key)
+    panels = _history_panels(keys)
     fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 3.6), squeeze=False)
     for ax, (metric, members) in zip(axes[0], panels.items()):
-        for key in members:
-            values = _np(history[key]).reshape(-1)
-            ax.plot(np.arange(1, len(values) + 1), values, marker="o" if len(values) < 30 else None, label=key)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(metric)
+        _draw_panel(ax, history, metric, members, xlabel=xlabel,
+                    markers=all(len(history[key]) < 30 for key in members))
         if logy:
             ax.set_yscale("log")
-        ax.grid(alpha=0.3)
-        ax.legend()
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -219,23 +233,14 @@ class LiveHistoryPlot:
         from matplotlib.ticker import MaxNLocator
 
         keys = list(self.keys) if self.keys is not None else [k for k, v in history.items() if len(v) > 0]
-        panels: dict[str, list[str]] = {}
-        for key in keys:
-            metric = key.split("_", 1)[1] if key.startswith(("train_", "val_", "test_")) else key
-            panels.setdefault(metric, []).append(key)
+        panels = _history_panels(keys)
         fig = Figure(figsize=(5.0 * max(1, len(panels)), 3.4))
         for index, (metric, members) in enumerate(panels.items(), start=1):
             ax = fig.add_subplot(1, len(panels), index)
-            for key in members:
-                values = _np(history.get(key, [])).reshape(-1)
-                ax.plot(np.arange(1, len(values) + 1), values, marker="o", label=key + self.label_suffix)
+            _draw_panel(ax, history, metric, members, xlabel="epoch", label_suffix=self.label_suffix)
             if self.total_epochs:
                 ax.set_xlim(0.5, self.total_epochs + 0.5)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
-            ax.set_xlabel("epoch")
-            ax.set_ylabel(metric)
-            ax.grid(alpha=0.3)
-            ax.legend()
         if self.title:
             fig.suptitle(self.title)
         fig.tight_layout()

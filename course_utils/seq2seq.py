@@ -17,9 +17,9 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from .attention import sinusoidal_positional_encoding
+from .attention import causal_mask, sinusoidal_positional_encoding
 from .checks import expect_positive_int, expect_shape
-from .device import get_device
+from .device import get_device, model_device
 from .progress import progress
 from .train import History
 
@@ -163,7 +163,7 @@ class Seq2SeqTransformer(nn.Module):
         expect_shape(memory, (dims["B"], "S", self.d_model), "memory")
         t = dims["T"]
         # torch's convention is the opposite of course_utils.attention: True = may NOT attend.
-        future = torch.ones(t, t, dtype=torch.bool, device=tgt_in.device).triu(1)  # (T, T)
+        future = ~causal_mask(t, tgt_in.device)  # (T, T)
         h = self.decoder(self.embed(self.tgt_embed, tgt_in), memory, tgt_mask=future,
                          memory_key_padding_mask=src_pad)  # (B, T, C)
         return self.out(h)  # (B, T, V)
@@ -195,7 +195,7 @@ def encode_numbers(model: Seq2SeqTransformer, numbers: Sequence[int],
                    device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``model.encode`` of a batch of numbers: the ``state`` the search functions take."""
     model.eval()
-    src, _, _ = make_batch(numbers, device=device if device is not None else next(model.parameters()).device)
+    src, _, _ = make_batch(numbers, device=device if device is not None else model_device(model))
     return model.encode(src)
 
 
@@ -246,7 +246,7 @@ def placeholder_inputs(batch_size: int, device: torch.device | str | None = None
 def non_autoregressive_decode(model: Seq2SeqTransformer, numbers: Sequence[int]) -> list[list[int]]:
     """One decoder call for all positions of all numbers; each output is cut after its first ``<eos>``."""
     model.eval()
-    device = next(model.parameters()).device
+    device = model_device(model)
     src, _, _ = make_batch(numbers, device)
     guesses = model(src, placeholder_inputs(len(numbers), device)).argmax(dim=-1).tolist()  # (B, T)
     return [g[:g.index(EOS_ID) + 1] if EOS_ID in g else g for g in guesses]
@@ -278,7 +278,7 @@ def train_seq2seq(model: Seq2SeqTransformer, train_numbers: Sequence[int], *, ep
     """
     expect_positive_int(epochs, "epochs")
     expect_positive_int(batch_size, "batch_size")
-    device = next(model.parameters()).device if device is None else get_device(device)
+    device = model_device(model) if device is None else get_device(device)
     model.to(device)
     gen = torch.Generator().manual_seed(seed)
     numbers = torch.tensor(list(train_numbers))

@@ -18,7 +18,7 @@ from torch import nn
 
 from .checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
 from .checks import expect_positive_int
-from .device import get_device
+from .device import get_device, model_device
 from .progress import progress
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -83,11 +83,6 @@ def describe_precision(device: torch.device | str, amp: bool = True) -> str:
 def _autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
     """``torch.autocast`` for a low-precision dtype; a no-op context for float32 (None)."""
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    first = next(iter(model.parameters()), None)
-    return first.device if first is not None else torch.device("cpu")
 
 
 def _split(batch: Any) -> Batch:
@@ -188,7 +183,7 @@ def evaluate(model: nn.Module, loader: Iterable[Any], loss_fn: LossFn, device: t
              metrics: Mapping[str, Metric] | None = None, *, amp: bool = False,
              channels_last: bool = False) -> dict[str, float]:
     """Mean loss and metrics of ``model`` on ``loader``, without gradients (``amp``: autocast on CUDA)."""
-    device = _model_device(model) if device is None else get_device(device)
+    device = model_device(model) if device is None else get_device(device)
     return run_epoch(model, loader, loss_fn, device, optimizer=None, metrics=metrics,
                      amp_dtype=autocast_dtype(device) if amp else None, channels_last=channels_last)
 
@@ -197,7 +192,7 @@ def evaluate(model: nn.Module, loader: Iterable[Any], loss_fn: LossFn, device: t
 def predict(model: nn.Module, loader: Iterable[Any], device: torch.device | str | None = None, *,
             amp: bool = False, channels_last: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Run ``model`` over ``loader`` in eval mode; return (logits float32 (N, K), targets (N,)) on the CPU."""
-    device = _model_device(model) if device is None else get_device(device)
+    device = model_device(model) if device is None else get_device(device)
     dtype = autocast_dtype(device) if amp else None
     model.eval()
     outputs, labels = [], []
@@ -262,7 +257,7 @@ def fit(model: nn.Module, train_loader: Iterable[Any], loss_fn: LossFn, optimize
         raise ValueError(f"scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
     if resume and checkpoint_dir is None and isinstance(resume, bool):
         raise ValueError("resume=True needs checkpoint_dir (or pass the checkpoint path as resume=...)")
-    device = _model_device(model) if device is None else get_device(device)
+    device = model_device(model) if device is None else get_device(device)
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)

@@ -9,6 +9,35 @@ from collections.abc import Callable
 import torch
 
 
+def rand(*shape: int, seed: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Seeded standard-normal tensor (float64 by default), independent of the global random state."""
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+
+
+def close(actual: torch.Tensor, expected: torch.Tensor, dtype: torch.dtype = torch.float64) -> None:
+    """assert_close with float32-sized tolerances unless ``dtype`` is float64 (then torch's defaults)."""
+    tol = {} if dtype == torch.float64 else {"atol": 1e-5, "rtol": 1e-4}
+    torch.testing.assert_close(actual, expected, **tol)
+
+
+def random_mask(shape: tuple[int, ...], seed: int) -> torch.Tensor:
+    """Random boolean attention mask in which every row keeps key 0 (no fully masked rows)."""
+    mask = torch.rand(*shape, generator=torch.Generator().manual_seed(seed)) > 0.5
+    mask[..., 0] = True
+    return mask
+
+
+def sequential_twin(W1: torch.Tensor, b1: torch.Tensor, W2: torch.Tensor, b2: torch.Tensor) -> torch.nn.Sequential:
+    """Linear -> ReLU -> Linear holding copies of a from-scratch MLP's weights, stored (in, out) as x @ W + b."""
+    model = torch.nn.Sequential(torch.nn.Linear(*W1.shape), torch.nn.ReLU(), torch.nn.Linear(*W2.shape))
+    model.to(W1.dtype)
+    with torch.no_grad():
+        for layer, W, b in ((model[0], W1, b1), (model[2], W2, b2)):
+            layer.weight.copy_(W.T)  # nn.Linear stores (out, in)
+            layer.bias.copy_(b)
+    return model
+
+
 def positional_encoding_reference(length: int, dim: int) -> torch.Tensor:
     """(length, dim) float64 sinusoidal codes from the formula, one element at a time."""
     pe = torch.empty(length, dim, dtype=torch.float64)

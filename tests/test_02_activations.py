@@ -7,6 +7,7 @@ from torch import nn
 from torch.testing import assert_close
 
 from nbcode import load_exports
+from references import sequential_twin
 
 nb = load_exports("02_activations_gradients")
 
@@ -176,12 +177,7 @@ def test_init_mlp_params_shapes_bounds_and_reproducibility():
 def test_mlp_forward_and_gradients_match_nn_sequential(dtype):
     gen = torch.Generator().manual_seed(9)
     W1, b1, W2, b2 = nb.init_mlp_params(6, 20, 3, generator=gen, dtype=dtype)
-    model = nn.Sequential(nn.Linear(6, 20), nn.ReLU(), nn.Linear(20, 3)).to(dtype)
-    with torch.no_grad():
-        model[0].weight.copy_(W1.T)
-        model[0].bias.copy_(b1)
-        model[2].weight.copy_(W2.T)
-        model[2].bias.copy_(b2)
+    model = sequential_twin(W1, b1, W2, b2)
     x = torch.randn(32, 6, generator=gen, dtype=dtype)
     target = torch.randn(32, 3, generator=gen, dtype=dtype)
     out = nb.mlp_forward(x, W1, b1, W2, b2)
@@ -206,10 +202,7 @@ def test_mlp_forward_uses_relu_in_the_hidden_layer():
 def test_manual_sgd_step_matches_optim_sgd():
     gen = torch.Generator().manual_seed(4)
     params = nb.init_mlp_params(1, 8, 1, generator=gen, dtype=torch.float64)
-    model = nn.Sequential(nn.Linear(1, 8), nn.ReLU(), nn.Linear(8, 1)).double()
-    with torch.no_grad():
-        for layer_param, (i, transpose) in zip(model.parameters(), [(0, True), (1, False), (2, True), (3, False)]):
-            layer_param.copy_(params[i].T if transpose else params[i])
+    model = sequential_twin(*params)
     x = torch.linspace(-2, 2, 40, dtype=torch.float64).unsqueeze(1)
     y = torch.sin(2 * x)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)

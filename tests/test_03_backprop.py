@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nbcode import load_exports
+from references import sequential_twin
 
 nb = load_exports("03_backpropagation")
 
@@ -93,12 +94,7 @@ def test_softmax_cross_entropy_is_stable_for_large_logits():
 def test_two_layer_float32_training_step_matches_sgd():
     X, y, gen = random_batch(40, 2, 3, seed=1, dtype=torch.float32)
     params = nb.init_two_layer(2, 16, 3, generator=gen)
-    model = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 3))
-    with torch.no_grad():
-        model[0].weight.copy_(params["W1"].T)
-        model[0].bias.copy_(params["b1"])
-        model[2].weight.copy_(params["W2"].T)
-        model[2].bias.copy_(params["b2"])
+    model = sequential_twin(params["W1"], params["b1"], params["W2"], params["b2"])
     optimizer = torch.optim.SGD(model.parameters(), lr=0.3)
     for _ in range(3):
         logits, cache = nb.two_layer_forward(X, params, "relu")

@@ -6,28 +6,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 from nbcode import load_exports
-from references import positional_encoding_reference
+from references import close, positional_encoding_reference, rand, random_mask
 from torch import nn
 
 nb = load_exports("05_self_attention")
 DTYPES = [torch.float32, torch.float64]
-
-
-def close(actual, expected, dtype=torch.float64):
-    tol = {} if dtype == torch.float64 else {"atol": 1e-5, "rtol": 1e-4}
-    torch.testing.assert_close(actual, expected, **tol)
-
-
-def rand(*shape, seed, dtype=torch.float64):
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
-
-
-def random_mask(shape, seed, keep_first=True):
-    """Random boolean mask; by default every row keeps key 0 so no row is fully masked."""
-    mask = torch.rand(*shape, generator=torch.Generator().manual_seed(seed)) > 0.5
-    if keep_first:
-        mask[..., 0] = True
-    return mask
 
 
 # --- single-head attention -------------------------------------------------------------------------------

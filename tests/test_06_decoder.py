@@ -13,7 +13,6 @@ from course_utils.decoding import length_penalty
 NB = "06_transformer_decoder_beam_search"
 
 
-
 @pytest.fixture(scope="module")
 def nb():
     return load_exports(NB)
@@ -87,7 +86,7 @@ def test_exhaustive_search_and_wide_beam_agree_with_enumeration(nb, seed, alpha)
     assert all(math.isclose(h[2], nb.gnmt_score(h[1], len(h[0]), alpha)) for h in wide)
 
 
-def test_beam_results_never_worse_than_greedy_and_width_one_is_greedy(nb):
+def test_width_one_is_greedy_and_beam_never_beats_exhaustive(nb):
     for seed in range(4):
         step = random_lm(6, seed + 10)
         greedy_tokens, greedy_lp = nb.greedy_decode_single(step, 1, 0, max_len=5)

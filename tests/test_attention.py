@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from references import positional_encoding_reference
+from references import close, positional_encoding_reference, rand, random_mask
 from torch import nn
 
 from course_utils.attention import (
@@ -14,22 +14,6 @@ from course_utils.attention import (
     scaled_dot_product_attention,
     sinusoidal_positional_encoding,
 )
-
-
-def rand(*shape, seed, dtype=torch.float64):
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
-
-
-def close(actual, expected, dtype=torch.float64):
-    tol = {} if dtype == torch.float64 else {"atol": 1e-5, "rtol": 1e-4}
-    torch.testing.assert_close(actual, expected, **tol)
-
-
-def random_mask(shape, seed):
-    """Random boolean mask in which every row keeps key 0 (no fully masked rows)."""
-    mask = torch.rand(*shape, generator=torch.Generator().manual_seed(seed)) > 0.5
-    mask[..., 0] = True
-    return mask
 
 
 def make_pair(C, H, bias=True, seed=0):

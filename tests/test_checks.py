@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -26,3 +27,11 @@ def test_expect_tensor_and_positive_int():
         expect_positive_int(0, "epochs")
     with pytest.raises(TypeError, match="epochs must be a positive integer"):
         expect_positive_int(2.0, "epochs")
+
+
+def test_positive_int_accepts_integer_likes_only():
+    assert expect_positive_int(np.int64(4), "size") == 4 and type(expect_positive_int(np.int64(4), "size")) is int
+    assert expect_positive_int(torch.tensor(3), "size") == 3
+    for bad in (True, torch.tensor(3.0), "3", 3.5):
+        with pytest.raises(TypeError, match="size must be a positive integer"):
+            expect_positive_int(bad, "size")

@@ -19,7 +19,6 @@ from course_utils.train import accuracy, fit
 SIZES = (96, 32, 40)
 
 
-
 @pytest.fixture(scope="module")
 def data() -> cd.CifarSplits:
     return cd.load_cifar10(sizes=SIZES, synthetic=True)

@@ -22,7 +22,6 @@ NB = "06_transformer_decoder_beam_search"
 BOS, EOS, PAD = 1, 0, 0
 
 
-
 class ToyLM:
     """h_t = tanh(h_{t-1} W + E[token_t]);  log p(next) = log_softmax(h_t O + bias)."""
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from course_utils.device import describe_device, get_device
+from course_utils.device import describe_device, get_device, model_device, synchronize
 
 
 def test_default_picks_best_available(monkeypatch):
@@ -71,3 +71,9 @@ def test_mps_requested_without_mps():
 def test_describe_cpu():
     text = describe_device("cpu")
     assert text.startswith("cpu (") and torch.__version__ in text
+
+
+def test_model_device_and_synchronize_on_the_cpu():
+    assert model_device(torch.nn.Linear(2, 3)) == torch.device("cpu")
+    assert model_device(torch.nn.Sequential()) == torch.device("cpu")  # no parameters: the CPU
+    assert synchronize("cpu") is None  # nothing queued on the CPU: returns at once

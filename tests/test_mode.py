@@ -1,6 +1,6 @@
 import pytest
 
-from course_utils.mode import by_mode, describe_mode, fast_mode
+from course_utils.mode import by_mode, describe_mode, env_flag, fast_mode
 
 
 @pytest.mark.parametrize("raw", ["1", "true", "YES", " on "])
@@ -28,3 +28,10 @@ def test_garbage_is_an_error(monkeypatch):
     monkeypatch.setenv("COURSE_FAST", "maybe")
     with pytest.raises(ValueError, match="COURSE_FAST='maybe'"):
         fast_mode()
+
+
+@pytest.mark.parametrize("raw, expected", [("1", True), (" YES ", True), ("on", True), ("0", False), ("", False),
+                                           ("maybe", False)])
+def test_env_flag(monkeypatch, raw, expected):
+    monkeypatch.setenv("SOME_FLAG", raw)
+    assert env_flag("SOME_FLAG") is expected

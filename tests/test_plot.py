@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils.plot import heatmap, image_grid, plot_curves, plot_fit, plot_history
+from course_utils.plot import LiveHistoryPlot, heatmap, image_grid, plot_curves, plot_fit, plot_history
 
 
 @pytest.fixture(autouse=True)
@@ -100,3 +100,15 @@ def test_plot_curves_logy_has_no_zero_line():
     assert ax.get_yscale() == "log"
     assert len(ax.lines) == 1  # the zero line would stretch a log axis towards 0
     assert len(plot_curves(x, {"loss": 1 / x}).lines) == 2
+
+
+def test_live_history_plot_draws_labelled_panels_without_ipython(capsys):
+    live = LiveHistoryPlot(["train_loss", "val_loss", "val_acc"], title="demo [SYNTHETIC]", total_epochs=4,
+                           label_suffix=" [SYNTHETIC]")
+    live(2, {"train_loss": [2.0, 1.5], "val_loss": [2.1, 1.7], "val_acc": [0.2, 0.4]})
+    loss_ax, acc_ax = live.figure.axes
+    assert loss_ax.get_xlabel() == "epoch" and loss_ax.get_ylabel() == "loss" and acc_ax.get_ylabel() == "acc"
+    labels = [t.get_text() for t in loss_ax.get_legend().get_texts()]
+    assert labels == ["train_loss [SYNTHETIC]", "val_loss [SYNTHETIC]"]
+    assert live.figure.get_suptitle() == "demo [SYNTHETIC]"
+    assert capsys.readouterr().out == ""  # nothing printed outside IPython

@@ -15,7 +15,8 @@ from torch import nn
 
 import course_utils.data as cd
 import course_utils.train as train
-from course_utils.checkpoint import LAST, load_checkpoint
+from course_utils.checkpoint import LAST, load_checkpoint, save_checkpoint
+from course_utils.seq2seq import Seq2SeqTransformer, train_seq2seq
 from course_utils.train import accuracy, fit, run_epoch
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -162,8 +163,6 @@ def test_device_loader_batches_live_on_the_device(data, device):
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_checkpoint_loaded_onto_the_device_restores_the_random_state(tmp_path, device):
-    from course_utils.checkpoint import save_checkpoint
-
     model = small_mlp().to(device)
     generator = torch.Generator().manual_seed(5)
     torch.manual_seed(11)
@@ -180,8 +179,6 @@ def test_checkpoint_loaded_onto_the_device_restores_the_random_state(tmp_path, d
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_train_seq2seq_trains_where_the_model_is(device):
-    from course_utils.seq2seq import Seq2SeqTransformer, train_seq2seq
-
     torch.manual_seed(0)
     model = Seq2SeqTransformer(d_model=16, num_heads=2, num_layers=1, dim_feedforward=32).to(device)
     train_seq2seq(model, list(range(20)), epochs=1, batch_size=10, show_progress=False)  # no device=

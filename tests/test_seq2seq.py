@@ -18,7 +18,6 @@ KNOWN = {
 }
 
 
-
 def test_number_to_words_known_values():
     for n, words in KNOWN.items():
         assert " ".join(number_to_words(n)) == words

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from copy import deepcopy
+
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
+from torchvision import transforms as T
 
 import course_utils.data as cd
 from course_utils.checkpoint import BEST, LAST, load_checkpoint
-from course_utils.train import accuracy, autocast_dtype, describe_precision, evaluate, fit, predict
+from course_utils.train import accuracy, autocast_dtype, describe_precision, evaluate, fit, predict, run_epoch
 from nbcode import load_exports
 
 NOTEBOOK = "07_cifar10_pipeline"
-
 
 
 @pytest.fixture(scope="module")
@@ -177,8 +180,6 @@ def test_notebook_confusion_matrix_and_per_class_accuracy(nb):
 
 
 def test_notebook_normalize_image_matches_torchvision(nb):
-    from PIL import Image
-    from torchvision import transforms as T
 
     g = torch.Generator().manual_seed(4)
     image = torch.randint(0, 256, (7, 9, 3), generator=g, dtype=torch.uint8).numpy()
@@ -188,9 +189,7 @@ def test_notebook_normalize_image_matches_torchvision(nb):
 
 
 def test_notebook_training_loop_by_hand_matches_run_epoch(nb):
-    from copy import deepcopy
 
-    from course_utils.train import run_epoch
 
     g = torch.Generator().manual_seed(5)
     batches = [(torch.randn(6, 3, 32, 32, generator=g), torch.randint(0, 10, (6,), generator=g)) for _ in range(3)]
@@ -204,20 +203,6 @@ def test_notebook_training_loop_by_hand_matches_run_epoch(nb):
     assert loss_a == pytest.approx(stats["loss"])
     for p, q in zip(model_a.parameters(), model_b.parameters()):
         torch.testing.assert_close(p, q)
-
-
-def test_live_history_plot_draws_labelled_panels_without_ipython(capsys):
-    from course_utils.plot import LiveHistoryPlot
-
-    live = LiveHistoryPlot(["train_loss", "val_loss", "val_acc"], title="demo [SYNTHETIC]", total_epochs=4,
-                           label_suffix=" [SYNTHETIC]")
-    live(2, {"train_loss": [2.0, 1.5], "val_loss": [2.1, 1.7], "val_acc": [0.2, 0.4]})
-    loss_ax, acc_ax = live.figure.axes
-    assert loss_ax.get_xlabel() == "epoch" and loss_ax.get_ylabel() == "loss" and acc_ax.get_ylabel() == "acc"
-    labels = [t.get_text() for t in loss_ax.get_legend().get_texts()]
-    assert labels == ["train_loss [SYNTHETIC]", "val_loss [SYNTHETIC]"]
-    assert live.figure._suptitle.get_text() == "demo [SYNTHETIC]"
-    assert capsys.readouterr().out == ""  # nothing printed outside IPython
 
 
 @pytest.mark.parametrize("capability, dtype, words", [((7, 5), torch.float16, "GradScaler"),
