@@ -8,16 +8,26 @@ UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 # Extra JupyterLab flags, e.g. make lab LAB_ARGS="--no-browser --port 8890" (add --allow-root inside a container).
 LAB_ARGS ?=
-PYTEST_NB := --nbval-lax --nbval-current-env --nbval-cell-timeout=600
+PYTEST_NB := --nbval-lax --nbval-current-env --nbval-cell-timeout=600 --nbval-sanitize-with tools/nbval_sanitize.cfg
+# make test runs the teacher edition (the student notebooks with the worked solutions inserted under each
+# exercise): one run executes every student cell and proves every solution right and every typical wrong
+# answer wrong. A test checks that removing the inserted cells gives back notebooks/ exactly.
+TEACHER := build/teacher
+TEACHER_NOTEBOOKS := $(patsubst notebooks/%,$(TEACHER)/%,$(NOTEBOOKS))
+# make slides executes the notebooks in fast mode; make slides FULL=1 builds full-mode decks (slower).
+SLIDES := build/slides
 # make test runs JOBS test files / notebooks at a time (pytest-xdist), each with one torch thread:
 # on a small CPU that is faster than one notebook with several threads fighting over the cores.
 JOBS ?= 2
 
-.PHONY: env lab test refresh strip benchmarks clean help
+.PHONY: env lab hooks test teacher slides refresh strip benchmarks clean help
 
 help:
 	@echo "make lab         create the environment if needed, start JupyterLab on notebooks/"
 	@echo "make test        create the environment if needed, run pytest on tests/ and nbval on every notebook (fast mode)"
+	@echo "make teacher     build the teacher edition (solutions under each exercise) into build/teacher/"
+	@echo "make slides      build one reveal.js deck per notebook into build/slides/ (FULL=1: full mode)"
+	@echo "make hooks       register the git filter that keeps saved outputs out of commits (make lab does it)"
 	@echo "make refresh     re-run notebooks in fast mode and store the outputs nbval compares (NB=path to limit)"
 	@echo "make strip       clear stray outputs from notebooks (keeps the checked ones)"
 	@echo "make benchmarks  run the scripts in benchmarks/"
@@ -32,11 +42,27 @@ help:
 env: $(if $(findstring .tools/bin/uv,$(UV)),.tools/bin/uv)
 	$(UV) sync --locked --compile-bytecode
 
-lab: env
+lab: env hooks
 	$(UV) run --locked jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
 
-test: env
-	COURSE_FAST=1 OMP_NUM_THREADS=1 $(UV) run --locked pytest -n $(JOBS) --dist loadfile tests $(NOTEBOOKS) $(PYTEST_NB)
+# Outputs saved in JupyterLab stay in your files but never reach a commit: git runs notebooks through
+# tools/notebooks.py clean (the same strip as make strip) when it stages them.
+hooks:
+	@if git rev-parse --git-dir >/dev/null 2>&1; then \
+	  git config filter.course-notebook.clean ".venv/bin/python tools/notebooks.py clean" && \
+	  git config filter.course-notebook.smudge cat && \
+	  echo "git filter course-notebook registered: saved notebook outputs stay out of commits"; fi
+
+teacher: env
+	$(UV) run --locked python tools/editions.py teacher --out $(TEACHER)
+
+test: teacher
+	COURSE_FAST=1 OMP_NUM_THREADS=1 $(UV) run --locked pytest -n $(JOBS) --dist loadfile tests $(TEACHER_NOTEBOOKS) $(PYTEST_NB)
+
+slides: env
+	mkdir -p $(SLIDES)
+	COURSE_FAST=$(if $(FULL),0,1) $(UV) run --locked jupyter nbconvert --to slides --execute $(NOTEBOOKS) \
+	  --output-dir $(SLIDES) --TagRemovePreprocessor.remove_input_tags hide-input
 
 refresh: env
 	$(UV) run --locked python tools/notebooks.py refresh $(NB)
@@ -48,4 +74,4 @@ benchmarks: env
 	@status=0; for script in benchmarks/*.py; do echo "== $$script"; $(UV) run --locked python $$script || status=1; done; exit $$status
 
 clean:
-	rm -rf .pytest_cache runs checkpoints notebooks/runs notebooks/checkpoints
+	rm -rf .pytest_cache build runs checkpoints notebooks/runs notebooks/checkpoints

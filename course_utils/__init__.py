@@ -5,7 +5,7 @@ common names are also re-exported here.
 """
 
 from .device import describe_device, get_device
-from .exercises import check_answer
+from .exercises import check, check_answer
 from .mode import by_mode, describe_mode, fast_mode
 from .notebook import setup_notebook
 from .seed import seed_everything
@@ -15,6 +15,7 @@ __all__ = [
     "History",
     "accuracy",
     "by_mode",
+    "check",
     "check_answer",
     "describe_device",
     "describe_mode",

@@ -1,10 +1,128 @@
-"""Self-checking exercises: tell the student whether an answer is right, without stopping the notebook."""
+"""Self-checking exercises whose answers are nowhere in the student's notebook.
+
+An exercise cell in a notebook leaves a placeholder for the student and ends with one call::
+
+    answer = None  # your code here
+    check("05.1", answer, q=q1, k=k1, v=v1)
+
+``"05.1"`` is the exercise's id (notebook 05, exercise 1). Its entry in the registry holds a
+*reference* function that computes the expected value from the inputs the cell passes, by an
+independent route (a library function, a closed form, a different algorithm), plus the hints. The
+references live in ``course_utils.exercise_bank.nb05`` and are imported only when a check runs, so no
+variable in the notebook holds the answer. The worked solutions teachers see are in ``solutions/``
+(``make teacher`` builds the teacher edition with them inline).
+
+A check prints one line and returns True only when the answer is right. It never raises for a wrong or
+missing answer, so a notebook run top to bottom keeps going. A first wrong try prints the first hint (a
+nudge: which formula, which shape, which function to look up); later tries print the next, stronger one.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
+
+Kind = Literal["transcription", "understanding", "predict", "debug"]
+KINDS: tuple[str, ...] = ("transcription", "understanding", "predict", "debug")
+Comparison = Callable[[Any, Any], tuple[bool, str]]  # (answer, expected) -> (correct, why not)
+Calls = Callable[..., Iterable[tuple[tuple, dict]]]  # inputs -> the (args, kwargs) to call a function answer with
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One registered exercise.
+
+    Attributes:
+        id: ``"NN.K"`` (``"01b.2"`` for a companion notebook): notebook number and exercise number.
+        title: a few words, printed in every verdict.
+        kind: ``"transcription"`` (turn a formula into code), ``"understanding"`` (reason about a result),
+            ``"predict"`` (predict a number, then verify it by running), ``"debug"`` (find and fix a bug).
+        reference: computes the expected value from the keyword inputs the notebook's check passes.
+        hints: shown after the first, second, ... wrong try (the last one repeats).
+        atol, rtol: tolerances for numeric answers (``torch.allclose`` semantics, in float64 on the CPU).
+        calls: for answers that are *functions*: yields ``(args, kwargs)`` pairs; the student's function
+            and ``reference`` are both called on each, and their results compared.
+        compare: replaces the numeric/equality comparison, returning ``(correct, reason)``.
+    """
+
+    id: str
+    title: str
+    kind: Kind
+    reference: Callable[..., Any]
+    hints: tuple[str, ...] = ()
+    atol: float = 1e-6
+    rtol: float = 1e-5
+    calls: Calls | None = None
+    compare: Comparison | None = None
+
+    @property
+    def label(self) -> str:
+        """``"[05.1 Causal attention by slicing]"``: the prefix of every message about this exercise."""
+        return f"[{self.id} {self.title}]"
+
+
+REGISTRY: dict[str, Exercise] = {}
+_wrong_tries: Counter[str] = Counter()
+
+
+def _notebook_of(exercise_id: str) -> str:
+    number, dot, index = exercise_id.partition(".")
+    if not dot or not index.isdigit() or not (number[:2].isdigit() and len(number) in (2, 3)):
+        raise ValueError(f"an exercise id looks like '05.1' or '01b.2' (notebook.exercise), got {exercise_id!r}")
+    return number
+
+
+def exercise(exercise_id: str, *, title: str, kind: Kind, hints: Iterable[str] = (), atol: float = 1e-6,
+             rtol: float = 1e-5, calls: Calls | None = None,
+             compare: Comparison | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator that registers the decorated function as the reference of ``exercise_id``.
+
+    Raises:
+        ValueError: a malformed id, an unknown ``kind``, or an id registered twice.
+    """
+    _notebook_of(exercise_id)
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+
+    def register(reference: Callable[..., Any]) -> Callable[..., Any]:
+        if exercise_id in REGISTRY and REGISTRY[exercise_id].reference.__qualname__ != reference.__qualname__:
+            raise ValueError(f"exercise {exercise_id} is registered twice")
+        REGISTRY[exercise_id] = Exercise(exercise_id, title, kind, reference, tuple(hints), atol, rtol, calls,
+                                         compare)
+        return reference
+
+    return register
+
+
+def get_exercise(exercise_id: str) -> Exercise:
+    """The registered exercise ``exercise_id``, importing its notebook's module of references on first use.
+
+    Raises:
+        KeyError: no such exercise (the message lists the ids that exist for that notebook).
+    """
+    notebook = _notebook_of(exercise_id)
+    if exercise_id not in REGISTRY:
+        try:
+            importlib.import_module(f"course_utils.exercise_bank.nb{notebook}")
+        except ModuleNotFoundError as err:
+            if err.name != f"course_utils.exercise_bank.nb{notebook}":
+                raise
+    if exercise_id not in REGISTRY:
+        known = sorted(k for k in REGISTRY if k.startswith(f"{notebook}."))
+        raise KeyError(f"no exercise {exercise_id!r}; notebook {notebook} has {known or 'none registered'}")
+    return REGISTRY[exercise_id]
+
+
+def exercises_of(notebook: str) -> list[Exercise]:
+    """Every registered exercise of notebook ``notebook`` (e.g. ``"05"``), in id order."""
+    importlib.import_module(f"course_utils.exercise_bank.nb{notebook}")
+    found = [ex for key, ex in REGISTRY.items() if key.startswith(f"{notebook}.")]
+    return sorted(found, key=lambda ex: int(ex.id.partition(".")[2]))
 
 
 def _as_tensor(value: Any) -> torch.Tensor:
@@ -13,54 +131,117 @@ def _as_tensor(value: Any) -> torch.Tensor:
     return torch.as_tensor(value)
 
 
-def check_answer(name: str, answer: Any, expected: Any, *, atol: float = 1e-6, rtol: float = 1e-5,
-                 hint: str | None = None) -> bool:
-    """Compare a student's answer with the expected value and print a verdict.
+def compare_values(answer: Any, expected: Any, *, atol: float = 1e-6, rtol: float = 1e-5) -> tuple[bool, str]:
+    """Compare an answer with the expected value: ``(correct, reason it is not)``.
 
-    Numbers and tensors are compared with tolerances (shapes must match); anything else with ``==``.
-    An answer left as ``None`` or ``...`` counts as not attempted. Returns True only when correct;
-    it never raises, so a notebook run top to bottom keeps going.
+    Numbers and tensors (and lists of numbers) are compared with ``torch.allclose`` in float64 after
+    checking shapes; NaN never matches. Anything else (strings, bools, tuples of names) with ``==``.
+    """
+    numeric = isinstance(expected, (int, float, torch.Tensor)) and not isinstance(expected, bool)
+    if not numeric:
+        try:
+            return (bool(answer == expected), "" if answer == expected else f"got {answer!r}")
+        except Exception as err:  # noqa: BLE001 - a student's object may compare badly
+            return False, f"could not compare ({err})"
+    if isinstance(answer, bool) or answer is None:
+        return False, f"expected a number or tensor, got {answer!r}"
+    try:
+        got, want = _as_tensor(answer), _as_tensor(expected)
+    except (TypeError, ValueError, RuntimeError):
+        return False, f"expected a number or tensor, got {type(answer).__name__}"
+    if got.shape != want.shape:
+        return False, f"expected shape {tuple(want.shape)}, got {tuple(got.shape)}"
+    if got.dtype == torch.bool and want.dtype != torch.bool:
+        return False, "expected numbers, got booleans"
+    if got.is_complex():
+        return False, "expected real numbers, got complex ones"
+    got64, want64 = got.to(torch.float64), want.to(torch.float64)
+    if torch.allclose(got64, want64, atol=atol, rtol=rtol, equal_nan=False):
+        return True, ""
+    if torch.isnan(got64).any():
+        return False, "the answer contains NaN"
+    return False, f"largest difference from the expected value is {(got64 - want64).abs().max().item():.3g}"
+
+
+def _judge(ex: Exercise, answer: Any, inputs: dict[str, Any]) -> tuple[bool, str]:
+    if ex.calls is None:
+        expected = ex.reference(**inputs)
+        return (ex.compare or (lambda a, e: compare_values(a, e, atol=ex.atol, rtol=ex.rtol)))(answer, expected)
+    if not callable(answer):
+        return False, f"expected a function, got {type(answer).__name__}"
+    for args, kwargs in ex.calls(**inputs):
+        shown = ", ".join([*(_short(a) for a in args), *(f"{k}={_short(v)}" for k, v in kwargs.items())])
+        try:
+            got = answer(*args, **kwargs)
+        except Exception as err:  # noqa: BLE001 - report the student's error instead of stopping the notebook
+            return False, f"calling it on ({shown}) raised {type(err).__name__}: {err}"
+        ok, why = (ex.compare or (lambda a, e: compare_values(a, e, atol=ex.atol, rtol=ex.rtol)))(
+            got, ex.reference(*args, **kwargs))
+        if not ok:
+            return False, f"on ({shown}): {why}"
+    return True, ""
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"tensor of shape {tuple(value.shape)}"
+    text = repr(value)
+    return text if len(text) <= 30 else text[:27] + "..."
+
+
+def judge(exercise_id: str, answer: Any, /, **inputs: Any) -> tuple[bool | None, str]:
+    """Judge ``answer`` without printing: ``(True, "")``, ``(False, why)``, or ``(None, "")`` if not attempted.
+
+    Raises:
+        KeyError: ``exercise_id`` is not registered.
+    """
+    ex = get_exercise(exercise_id)
+    if answer is None or answer is Ellipsis:
+        return None, ""
+    return _judge(ex, answer, inputs)
+
+
+def check(exercise_id: str, answer: Any, /, **inputs: Any) -> None:
+    """Print whether ``answer`` solves exercise ``exercise_id`` (returns nothing, so a cell shows only the verdict).
+
+    Prints ``[id title] correct.``, ``[id title] not yet right: <why>. Hint: <hint>`` (the hint grows
+    stronger with each wrong try) or ``[id title] not attempted yet: ...``. Use ``judge`` for the verdict
+    as a value.
 
     Args:
-        name: the exercise's title in the message.
-        answer: the student's value.
-        expected: the reference value.
-        atol: absolute tolerance for numeric answers.
-        rtol: relative tolerance for numeric answers.
-        hint: printed when the answer is wrong.
+        exercise_id: e.g. ``"05.1"``.
+        answer: the student's value (or function, for exercises that ask for one). ``None`` or ``...``
+            means "not attempted yet".
+        **inputs: the notebook values the exercise is about (passed to the reference).
+
+    Raises:
+        KeyError: ``exercise_id`` is not registered (a typo in the notebook, not a wrong answer).
     """
+    ex = get_exercise(exercise_id)
+    correct, why = judge(exercise_id, answer, **inputs)
+    if correct is None:
+        print(f"{ex.label} not attempted yet: replace the placeholder and run the cell again.")
+    elif correct:
+        print(f"{ex.label} correct.")
+    else:
+        _wrong_tries[exercise_id] += 1
+        hint = f" Hint: {ex.hints[min(_wrong_tries[exercise_id], len(ex.hints)) - 1]}" if ex.hints else ""
+        print(f"{ex.label} not yet right: {why}.{hint}")
+
+
+def check_answer(name: str, answer: Any, expected: Any, *, atol: float = 1e-6, rtol: float = 1e-5,
+                 hint: str | None = None) -> bool:
+    """Older form of ``check`` that takes the expected value itself (kept while notebooks migrate)."""
     if answer is None or answer is Ellipsis:
         print(f"[{name}] not attempted yet: replace the placeholder and run the cell again.")
         return False
-    correct = False
-    detail = ""
-    numeric = isinstance(expected, (int, float, complex, torch.Tensor)) and not isinstance(expected, bool)
-    if numeric:
-        try:
-            got_t, want_t = _as_tensor(answer), _as_tensor(expected)
-        except (TypeError, ValueError, RuntimeError):
-            detail = f"expected a number or tensor, got {type(answer).__name__}"
-        else:
-            if got_t.shape != want_t.shape:
-                detail = f"expected shape {tuple(want_t.shape)}, got {tuple(got_t.shape)}"
-            else:
-                got_f, want_f = got_t.to(torch.float64), want_t.to(torch.float64)
-                correct = bool(torch.allclose(got_f, want_f, atol=atol, rtol=rtol, equal_nan=False))
-                if not correct:
-                    err = (got_f - want_f).abs().max().item()
-                    detail = f"largest difference from the expected value is {err:.3g}"
-    else:
-        try:
-            correct = bool(answer == expected)
-        except Exception as err:  # noqa: BLE001 - a student's object may compare badly
-            detail = f"could not compare ({err})"
-        if not correct and not detail:
-            detail = f"got {answer!r}"
+    correct, detail = compare_values(answer, expected, atol=atol, rtol=rtol)
     if correct:
         print(f"[{name}] correct.")
     else:
-        message = f"[{name}] not yet right: {detail}."
-        if hint:
-            message += f" Hint: {hint}"
-        print(message)
+        print(f"[{name}] not yet right: {detail}." + (f" Hint: {hint}" if hint else ""))
     return correct
+
+
+__all__ = ["KINDS", "REGISTRY", "Exercise", "check", "check_answer", "compare_values", "exercise", "exercises_of",
+           "get_exercise", "judge"]

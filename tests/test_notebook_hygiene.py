@@ -52,7 +52,8 @@ def test_follows_course_pattern(path):
     markdown = "\n".join(source(c) for c in nb.cells if c.cell_type == "markdown")
     assert re.search(r"^#+ .*summary", markdown, re.I | re.M), "no Summary section"
     assert re.search(r"^#+ .*exercises", markdown, re.I | re.M), "no Exercises section"
-    assert sum(c.count("check_answer(") for c in code) >= 3, "fewer than three self-checking exercises"
+    checks = sum(len(re.findall(r"\bcheck(_answer)?\(", c)) for c in code)
+    assert checks >= 3, "fewer than three self-checking exercises"
     assert re.search(r"[\u4e00-\u9fff]", markdown), "no Chinese lecture terms"
     assert not any(".cuda()" in c for c in code), "use device= instead of .cuda()"
 
@@ -67,15 +68,52 @@ def test_strip_keeps_only_checked_outputs_and_renumbers():
     out = nbformat.v4.new_output("stream", name="stdout", text="1.0000\n")
     checked = nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(1)", execution_count=7, outputs=[out])
     plain = nbformat.v4.new_code_cell("x = 1", execution_count=3, outputs=[out])
-    plain.metadata["scrolled"] = True
+    plain.metadata.update(scrolled=True, slideshow={"slide_type": "fragment"}, tags=["hide-input"])
     nb = make_nb([nbformat.v4.new_markdown_cell("# t"), plain, checked])
     nb.metadata["language_info"] = {"version": "3.11.7"}
     assert len(nbtool.problems(nb)) == 3
     cleaned = nbtool.strip(nb)
     assert nbtool.problems(cleaned) == []
     assert cleaned.cells[1].outputs == [] and cleaned.cells[1].execution_count is None
+    assert cleaned.cells[1].metadata == {"slideshow": {"slide_type": "fragment"}, "tags": ["hide-input"]}
     assert cleaned.cells[2].execution_count == 1 and cleaned.cells[2].outputs[0]["text"] == "1.0000\n"
     assert set(cleaned.metadata) == {"kernelspec"}
+
+
+@pytest.mark.parametrize("metadata, complaint", [
+    ({"slideshow": {"slide_type": "slides"}}, "slideshow metadata must be"),
+    ({"slideshow": {"slide_type": "slide", "x": 1}}, "slideshow metadata must be"),
+    ({"tags": "hide-input"}, "tags must be"),
+    ({"tags": ["Hide Input"]}, "tags must be"),
+    ({"collapsed": True}, "keep only ['slideshow', 'tags']"),
+])
+def test_only_slide_and_tag_metadata_is_kept(metadata, complaint):
+    cell = nbformat.v4.new_markdown_cell("# t")
+    cell.metadata.update(metadata)
+    assert complaint in " ".join(nbtool.problems(make_nb([cell])))
+
+
+def test_git_clean_filter_keeps_outputs_out_of_commits(tmp_path):
+    """What `make hooks` (run by `make lab`) registers: the file on disk keeps its outputs, the commit does not."""
+    import shutil
+    import subprocess
+    import sys
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True, text=True).stdout
+
+    git("init", "-q")
+    shutil.copy(REPO_ROOT / ".gitattributes", tmp_path / ".gitattributes")
+    git("config", "filter.course-notebook.clean", f"{sys.executable} {REPO_ROOT / 'tools' / 'notebooks.py'} clean")
+    (tmp_path / "notebooks").mkdir()
+    out = nbformat.v4.new_output("stream", name="stdout", text="a saved output\n")
+    nb = make_nb([nbformat.v4.new_code_cell("print(1)", execution_count=4, outputs=[out])])
+    nbformat.write(nb, tmp_path / "notebooks" / "01_demo.ipynb")
+    git("add", "notebooks/01_demo.ipynb")
+    staged = nbformat.reads(git("show", ":notebooks/01_demo.ipynb"), as_version=4)
+    assert staged.cells[0].outputs == [] and staged.cells[0].execution_count is None
+    assert "a saved output" in (tmp_path / "notebooks" / "01_demo.ipynb").read_text()  # nothing lost on disk
+    assert git("status", "--porcelain", "notebooks") == "A  notebooks/01_demo.ipynb\n"  # not modified
 
 
 def test_unrun_checked_cell_is_a_problem():
