@@ -278,3 +278,87 @@ def test_exported_losses_backpropagate_like_torch():
     yb = torch.rand(5, 3, generator=g, dtype=torch.float64)
     assert_close(autograd_of(lambda v: nb.bce_with_logits(v, yb), z),
                  autograd_of(lambda v: F.binary_cross_entropy_with_logits(v, yb), z))
+
+
+# ---------------------------------------------------------------- losses as negative log-likelihoods
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("sigma", [0.3, 1.0, 4.0])
+def test_gaussian_nll_matches_torch_distributions(reduction, dtype, sigma):
+    g = gen(116)
+    mean = torch.randn(5, 2, 3, generator=g, dtype=dtype) * 2
+    y = torch.randn(5, 2, 3, generator=g, dtype=dtype)
+    ours = nb.gaussian_nll(mean, y, sigma, reduction)
+    per_element = -torch.distributions.Normal(mean, torch.tensor(sigma, dtype=dtype)).log_prob(y)
+    expected = {"mean": per_element.mean(), "sum": per_element.sum(), "none": per_element}[reduction]
+    assert_close(ours, expected)
+    torch_loss = torch.nn.GaussianNLLLoss(full=True, reduction=reduction)
+    assert_close(ours, torch_loss(mean, y, torch.full_like(mean, sigma ** 2)))
+
+
+@pytest.mark.parametrize("sigma", [0.5, 1.0, 2.0])
+def test_gaussian_nll_is_scaled_mse_plus_constant(sigma):
+    g = gen(117)
+    mean = torch.randn(40, generator=g, dtype=torch.float64)
+    y = torch.randn(40, generator=g, dtype=torch.float64)
+    expected = F.mse_loss(mean, y) / (2 * sigma ** 2) + math.log(sigma) + 0.5 * math.log(2 * math.pi)
+    assert_close(nb.gaussian_nll(mean, y, sigma), expected)
+    v = mean.clone().requires_grad_(True)
+    (g_nll,) = torch.autograd.grad(nb.gaussian_nll(v, y, sigma), v)
+    assert_close(g_nll, nb.mse_grad(mean, y) / (2 * sigma ** 2))   # same direction as MSE's gradient
+
+
+def test_gaussian_nll_per_element_sigma():
+    g = gen(118)
+    mean = torch.randn(6, 4, generator=g, dtype=torch.float64)
+    y = torch.randn(6, 4, generator=g, dtype=torch.float64)
+    sigma = torch.rand(6, 4, generator=g, dtype=torch.float64) + 0.1           # one noise level per element
+    assert_close(nb.gaussian_nll(mean, y, sigma, "none"),
+                 -torch.distributions.Normal(mean, sigma).log_prob(y))
+    column = torch.rand(1, 4, generator=g, dtype=torch.float64) + 0.1         # broadcasts over rows
+    assert_close(nb.gaussian_nll(mean, y, column),
+                 torch.nn.GaussianNLLLoss(full=True)(mean, y, (column ** 2).expand(6, 4)))
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("scale", [0.2, 1.0, 3.0])
+def test_laplace_nll_matches_torch_distributions(reduction, scale):
+    g = gen(119)
+    loc = torch.randn(4, 7, generator=g, dtype=torch.float64) * 2
+    y = torch.randn(4, 7, generator=g, dtype=torch.float64)
+    per_element = -torch.distributions.Laplace(loc, scale).log_prob(y)
+    expected = {"mean": per_element.mean(), "sum": per_element.sum(), "none": per_element}[reduction]
+    assert_close(nb.laplace_nll(loc, y, scale, reduction), expected)
+    assert_close(nb.laplace_nll(loc, y, scale), F.l1_loss(loc, y) / scale + math.log(2 * scale))
+
+
+@pytest.mark.parametrize("fn", ["gaussian_nll", "laplace_nll"])
+def test_nll_rejects_bad_noise_scale(fn):
+    x, y = torch.zeros(3, 2), torch.ones(3, 2)
+    loss = getattr(nb, fn)
+    for bad in (0.0, -1.0, torch.tensor([[1.0, 0.0]])):
+        with pytest.raises(ValueError, match="> 0"):
+            loss(x, y, bad)
+    with pytest.raises(ValueError, match="broadcast"):
+        loss(x, y, torch.ones(3))                                             # (3,) does not broadcast to (3, 2)
+    with pytest.raises(ValueError, match="broadcast"):
+        loss(x, y, torch.ones(2, 3, 2))                                       # would grow the loss's shape
+    with pytest.raises(ValueError, match="shape"):
+        loss(torch.zeros(3, 1), torch.zeros(3))
+
+
+@pytest.mark.parametrize("shape", [(9, 5), (3, 5, 4)])
+def test_cross_entropy_is_categorical_nll(shape):
+    g = gen(120)
+    z = torch.randn(*shape, generator=g, dtype=torch.float64) * 3
+    y = torch.randint(0, shape[1], (shape[0],) + shape[2:], generator=g)
+    categorical = torch.distributions.Categorical(logits=z.movedim(1, -1))    # classes in the last dim
+    assert_close(nb.cross_entropy(z, y, "none"), -categorical.log_prob(y))
+
+
+def test_bce_with_logits_is_bernoulli_nll():
+    g = gen(121)
+    z = torch.randn(6, 5, generator=g, dtype=torch.float64) * 4
+    y = torch.randint(0, 2, (6, 5), generator=g).double()
+    assert_close(nb.bce_with_logits(z, y, "none"), -torch.distributions.Bernoulli(logits=z).log_prob(y))
