@@ -150,6 +150,79 @@ def test_reverse_network_matches_autograd(sizes, act, act_grad):
         torch.testing.assert_close(gb, b.grad)
 
 
+def test_sigmoid_grad_and_softmax_delta_match_autograd():
+    z = torch.linspace(-6, 6, 25, dtype=torch.float64, requires_grad=True)
+    torch.sigmoid(z).sum().backward()
+    torch.testing.assert_close(nb.sigmoid_grad(z.detach()), z.grad)
+    assert nb.sigmoid_grad(torch.zeros(1)).item() == 0.25
+
+    logits = torch.tensor([0.3, -1.2, 2.0, 0.1], dtype=torch.float64, requires_grad=True)
+    for target in range(4):
+        (grad,) = torch.autograd.grad(F.cross_entropy(logits, torch.tensor(target)), logits)
+        torch.testing.assert_close(nb.softmax_delta(logits.detach(), target), grad)
+
+
+def random_net(sizes, seed):
+    gen = torch.Generator().manual_seed(seed)
+    weights = [torch.randn(o, i, generator=gen, dtype=torch.float64) / math.sqrt(i)
+               for i, o in zip(sizes[:-1], sizes[1:])]
+    biases = [0.5 * torch.randn(o, generator=gen, dtype=torch.float64) for o in sizes[1:]]
+    return weights, biases, gen
+
+
+@pytest.mark.parametrize("sizes, act, act_grad", [
+    ([3, 4, 4, 2], torch.sigmoid, None),
+    ([5, 7, 3], torch.tanh, lambda z: 1 - torch.tanh(z) ** 2),
+    ([2, 6, 6, 4], torch.relu, lambda z: (z > 0).to(z.dtype)),
+])
+def test_per_example_grads_sum_to_the_total_loss_gradient(sizes, act, act_grad):
+    weights, biases, gen = random_net(sizes, seed=len(sizes) + sizes[-1])
+    n = 9
+    X = torch.randn(n, sizes[0], generator=gen, dtype=torch.float64)
+    y = torch.randint(0, sizes[-1], (n,), generator=gen)
+    kwargs = {"act": act} if act_grad is None else {"act": act, "act_grad": act_grad}
+    per_W, per_b = nb.per_example_grads(X, y, weights, biases, **kwargs)
+    assert [g.shape for g in per_W] == [(n, *W.shape) for W in weights]
+    assert [g.shape for g in per_b] == [(n, *b.shape) for b in biases]
+
+    leaves = [p.clone().requires_grad_() for p in weights + biases]
+    Ws, bs = leaves[:len(weights)], leaves[len(weights):]
+
+    def logits_of(x):  # (D,) -> (K,), written independently of mlp_forward
+        h = x
+        for i, (W, b) in enumerate(zip(Ws, bs)):
+            h = W @ h + b
+            h = h if i == len(Ws) - 1 else act(h)
+        return h
+
+    # each example's gradient against autograd, one example at a time
+    for i in range(n):
+        grads = torch.autograd.grad(F.cross_entropy(logits_of(X[i]), y[i]), leaves)
+        for got, expected in zip([g[i] for g in per_W + per_b], grads):
+            torch.testing.assert_close(got, expected)
+    # the sum against autograd of the summed loss, the mean against the mean loss
+    logits = torch.stack([logits_of(x) for x in X])
+    grads_sum = torch.autograd.grad(F.cross_entropy(logits, y, reduction="sum"), leaves, retain_graph=True)
+    grads_mean = torch.autograd.grad(F.cross_entropy(logits, y), leaves)
+    for per, g_sum, g_mean in zip(per_W + per_b, grads_sum, grads_mean):
+        torch.testing.assert_close(per.sum(dim=0), g_sum)
+        torch.testing.assert_close(per.mean(dim=0), g_mean)
+
+
+def test_per_example_grads_leave_autograd_alone_and_reject_bad_shapes():
+    weights, biases, gen = random_net([3, 4, 2], seed=0)
+    weights = [W.requires_grad_() for W in weights]
+    X, y = torch.randn(5, 3, generator=gen, dtype=torch.float64), torch.tensor([0, 1, 1, 0, 1])
+    per_W, _ = nb.per_example_grads(X, y, weights, biases)
+    assert not per_W[0].requires_grad and weights[0].grad is None  # hand-made backward: no graph, no .grad
+    with pytest.raises(ValueError, match="X must have shape"):
+        nb.per_example_grads(X[0], y, weights, biases)  # one example without the batch axis
+    with pytest.raises(ValueError, match="X must have shape"):
+        nb.per_example_grads(torch.randn(5, 4, dtype=torch.float64), y, weights, biases)  # 4 features, net takes 3
+    with pytest.raises(ValueError, match="targets must have shape"):
+        nb.per_example_grads(X, y[:3], weights, biases)
+
+
 # ---------------------------------------------------------------------------------------------
 # the scalar autograd engine
 
