@@ -219,3 +219,42 @@ def test_manual_sgd_step_matches_optim_sgd():
         opt.step()
         assert_close(loss, loss_nn)
     assert_close(params[0].detach(), model[0].weight.detach().T)
+
+
+def explicit_hessian(model, x, y):
+    """The full Hessian of F.mse_loss(model(x), y) w.r.t. all parameters, flattened in parameters() order."""
+    names = [name for name, _ in model.named_parameters()]
+    shapes = [p.shape for p in model.parameters()]
+
+    def loss(flat):
+        pieces = torch.split(flat, [s.numel() for s in shapes])
+        weights = {n: piece.reshape(s) for n, piece, s in zip(names, pieces, shapes)}
+        return F.mse_loss(torch.func.functional_call(model, weights, (x,)), y)
+
+    return torch.autograd.functional.hessian(loss, torch.cat([p.detach().reshape(-1) for p in model.parameters()]))
+
+
+@pytest.mark.parametrize("activation", [nn.Tanh, nn.Sigmoid, nn.ReLU])
+def test_sharpness_is_the_dominant_hessian_eigenvalue(activation):
+    torch.manual_seed(13)
+    model = nn.Sequential(nn.Linear(2, 5), activation(), nn.Linear(5, 5), activation(), nn.Linear(5, 1)).double()
+    x = torch.randn(40, 2, dtype=torch.float64)
+    y = torch.sin(x[:, :1]) * 2
+    eigenvalues = torch.linalg.eigvalsh(explicit_hessian(model, x, y))
+    dominant = eigenvalues[eigenvalues.abs().argmax()].item()
+    value, v = nb.sharpness(model, x, y, iters=500)
+    assert value == pytest.approx(dominant, rel=1e-6)
+    assert [t.shape for t in v] == [p.shape for p in model.parameters()]
+    # warm start: a few more iterations from the returned vector stay on the same eigenvalue
+    again, _ = nb.sharpness(model, x, y, v=v, iters=3)
+    assert again == pytest.approx(dominant, rel=1e-6)
+
+
+def test_sharpness_of_a_quadratic_is_its_curvature():
+    # A linear model with MSE: the Hessian is 2 X^T X / N exactly, with no network in the way.
+    gen = torch.Generator().manual_seed(14)
+    x = torch.randn(50, 3, generator=gen, dtype=torch.float64) * torch.tensor([3.0, 1.0, 0.5], dtype=torch.float64)
+    model = nn.Linear(3, 1, bias=False).double()
+    y = torch.randn(50, 1, generator=gen, dtype=torch.float64)
+    value, _ = nb.sharpness(model, x, y, iters=200)
+    assert value == pytest.approx(torch.linalg.eigvalsh(2 * x.T @ x / 50).max().item(), rel=1e-8)
