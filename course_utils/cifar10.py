@@ -136,7 +136,7 @@ def synthetic_cifar10(n: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]
         c = labels[start:start + 2048]
         b = c.numel()
 
-        def rand(*shape: int) -> torch.Tensor:
+        def rand(*shape: int, b: int = b) -> torch.Tensor:  # b bound now: one chunk's uniform draws
             return torch.rand(b, *shape, generator=g)
 
         palette = _PALETTE[c].view(b, 3, 1, 1)

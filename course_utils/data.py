@@ -1,4 +1,4 @@
-"""Image data for the course: one import for the three data modules.
+"""Image data for the course: one import for the four data modules.
 
 ``import course_utils.data as cd`` gives:
 
@@ -6,14 +6,26 @@
   per-channel statistics (``channel_mean_std``), seeded splits (``seeded_split``), the split container
   ``ImageSplits`` (``ImageSplits.from_arrays`` for your own arrays), ``ArrayImageDataset`` and
   ``dataset_to_arrays`` (e.g. for ``torchvision.datasets.ImageFolder`` on a folder of your own pictures);
+- ``course_utils.augment``: ``Augmentation`` switches the random crop and the flip separately;
+  ``draw_epoch`` draws an epoch's order, crops and flips; ``random_crop`` and ``flip_horizontal`` apply
+  them to whole batches;
 - ``course_utils.loaders``: the two input paths, ``make_dataloaders`` (Dataset + transforms + DataLoader,
   as in the notes) and ``make_device_loaders`` / ``DeviceLoader`` (the dataset on the device, batches
-  augmented there), which deliver the same batches for the same seed; ``Augmentation`` switches the
-  random crop and the flip separately; ``random_crop`` and ``flip_horizontal`` work on whole batches;
+  augmented there), which deliver the same batches for the same seed;
 - ``course_utils.cifar10``: CIFAR-10 (``load_cifar10``, verified download, offline instructions, the
   labelled SYNTHETIC stand-in for fast mode), one user of the above.
 """
 
+from .augment import (
+    CIFAR_AUGMENTATION,
+    Augmentation,
+    EpochPlan,
+    as_augmentation,
+    draw_epoch,
+    draw_worker_seed,
+    flip_horizontal,
+    random_crop,
+)
 from .cifar10 import (
     CIFAR10_ARCHIVE,
     CIFAR10_CLASSES,
@@ -41,20 +53,12 @@ from .images import (
     seeded_split,
 )
 from .loaders import (
-    CIFAR_AUGMENTATION,
-    Augmentation,
     AugmentedImages,
     DeviceLoader,
-    EpochPlan,
     EpochSampler,
-    as_augmentation,
-    draw_epoch,
-    draw_worker_seed,
-    flip_horizontal,
     image_transforms,
     make_dataloaders,
     make_device_loaders,
-    random_crop,
 )
 
 __all__ = [

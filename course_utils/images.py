@@ -340,7 +340,7 @@ class ArrayImageDataset(Dataset):
         mode = _PIL_MODES.get(pixels.shape[-1])
         if mode is None:
             return pixels
-        return Image.fromarray(pixels[..., 0] if mode == "L" else pixels, mode)  # one Python object per image
+        return Image.fromarray(pixels[..., 0] if mode == "L" else pixels)  # mode from the shape; the slow part
 
     def __getitem__(self, index: int) -> tuple[Any, int]:
         image = self.image(index)
