@@ -90,8 +90,11 @@ def install(wheel: Path, env_dir: Path) -> Path:
 @pytest.mark.skipif(REPO_ROOT is None, reason="builds the wheel from a clone's sources")
 def test_wheel_trains_and_checkpoints_outside_a_clone(tmp_path):
     wheel = build_wheel(tmp_path)
-    names = zipfile.ZipFile(wheel).namelist()
-    assert "course_utils/data.py" in names and not any(n.startswith(("tests/", "notebooks/")) for n in names)
+    names = set(zipfile.ZipFile(wheel).namelist())
+    package = {p.relative_to(REPO_ROOT).as_posix() for p in (REPO_ROOT / "course_utils").rglob("*")
+               if p.is_file() and "__pycache__" not in p.parts}
+    assert package <= names, f"missing from the wheel: {sorted(package - names)}"  # sub-packages included
+    assert not any(n.startswith(("tests/", "notebooks/", "tools/", "benchmarks/")) for n in names)
     python = install(wheel, tmp_path / "venv")
     work = tmp_path / "work"
     work.mkdir()
