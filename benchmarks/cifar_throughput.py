@@ -33,7 +33,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torchvision import transforms as T
 
-from course_utils.data import DeviceLoader, cifar10_present, image_transforms, load_cifar10
+from course_utils.data import CIFAR10_MEAN, CIFAR10_STD, DeviceLoader, cifar10_present, image_transforms, load_cifar10
 from course_utils.device import describe_device, get_device, synchronize
 from course_utils.train import autocast_dtype, run_epoch
 
@@ -134,12 +134,13 @@ def main(argv: list[str] | None = None) -> float:
     torch.manual_seed(0)
     notes_model = notes_net().to(device)
     course_model = notes_net().to(device).to(memory_format=torch.channels_last)
-    transform = image_transforms(augment=True) if args.augment else T.ToTensor()  # the notes: ToTensor only
+    transform = (image_transforms(CIFAR10_MEAN, CIFAR10_STD, augment=True, image_size=(32, 32)) if args.augment
+                 else T.ToTensor())  # the notes: ToTensor only
     notes_loader = DataLoader(data.dataset("train", transform), batch_size=args.batch_size, shuffle=True,
                               pin_memory=device.type == "cuda")
     images, labels = data.tensors("train")
     course_loader = DeviceLoader(images, labels, batch_size=args.batch_size, device=device, shuffle=True,
-                                 augment=args.augment, channels_last=True)
+                                 augment=args.augment, mean=CIFAR10_MEAN, std=CIFAR10_STD, channels_last=True)
     notes_name, course_name = "notes loop (PIL + ToTensor + DataLoader)", "course_utils (DeviceLoader + run_epoch)"
     fixed = next(iter(notes_loader))  # one batch, reused: the training step alone
     fixed_cl = (fixed[0].to(device).contiguous(memory_format=torch.channels_last), fixed[1].to(device))

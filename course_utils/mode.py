@@ -1,7 +1,11 @@
-"""Fast mode: the one place that reads ``COURSE_FAST``.
+"""Fast mode and the other boolean environment flags: one strict rule for all of them.
 
 Fast mode (``COURSE_FAST=1``, set by ``make test``) only shrinks data sizes, epochs and
 steps so that every notebook runs in seconds in CI. It never skips a code path.
+
+Every boolean environment variable of the course (``COURSE_FAST``, ``COURSE_CIFAR10_SYNTHETIC``) is read
+by ``env_flag``: 1/true/yes/y/on means True, 0/false/no/n/off or empty or unset means False (any case,
+spaces ignored), and anything else is an error that names the variable, instead of a silent guess.
 """
 
 from __future__ import annotations
@@ -12,26 +16,30 @@ from typing import TypeVar
 T = TypeVar("T")
 
 ENV_VAR = "COURSE_FAST"
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"", "0", "false", "no", "off"}
-
-
-def fast_mode() -> bool:
-    """Return True when ``COURSE_FAST`` asks for the shrunken CI-sized run."""
-    raw = os.environ.get(ENV_VAR, "").strip().lower()
-    if raw in _TRUE:
-        return True
-    if raw in _FALSE:
-        return False
-    raise ValueError(
-        f"{ENV_VAR}={os.environ[ENV_VAR]!r} is not understood: expected 1/true/yes/on for fast "
-        f"mode or 0/false/no/off (or unset) for full mode."
-    )
+TRUE_VALUES = ("1", "true", "yes", "y", "on")
+FALSE_VALUES = ("0", "false", "no", "n", "off", "")
 
 
 def env_flag(name: str) -> bool:
-    """True when the environment variable ``name`` is 1/true/yes/on (any case); unset or anything else is False."""
-    return os.environ.get(name, "").strip().lower() in _TRUE
+    """Read the boolean environment variable ``name``: True for 1/true/yes/y/on, False for 0/false/no/n/off,
+    empty or unset (any case, surrounding spaces ignored).
+
+    Raises:
+        ValueError: any other value, e.g. ``2`` or ``maybe``; the message names the variable and the choices.
+    """
+    raw = os.environ.get(name)
+    value = (raw or "").strip().lower()
+    if value in TRUE_VALUES:
+        return True
+    if value in FALSE_VALUES:
+        return False
+    raise ValueError(f"{name}={raw!r} is not understood: expected {'/'.join(TRUE_VALUES)} for on, or "
+                     f"{'/'.join(FALSE_VALUES[:-1])} (or unset) for off.")
+
+
+def fast_mode() -> bool:
+    """Return True when ``COURSE_FAST`` asks for the shrunken CI-sized run (read by ``env_flag``)."""
+    return env_flag(ENV_VAR)
 
 
 def by_mode(full: T, fast: T) -> T:

@@ -57,11 +57,11 @@ def test_classic_dataset_and_dataloader(data):
 
 
 def test_device_loader_matches_the_transform_pipeline(data):
-    """Unaugmented batches equal ToTensor + Normalize applied to PIL images, in the same order."""
+    """Unaugmented batches equal ToTensor + Normalize applied to PIL images, in the same order, bit for bit."""
     _, val_classic, _ = cd.make_dataloaders(data, 8, device="cpu", eval_batch_size=8)
     _, val_device, _ = cd.make_device_loaders(data, 8, device="cpu", eval_batch_size=8)
     for (xa, ya), (xb, yb) in zip(val_classic, val_device):
-        torch.testing.assert_close(xb, xa)
+        assert torch.equal(xb, xa)
         assert torch.equal(ya, yb)
     assert len(val_device) == len(val_classic) == 4
 
@@ -172,7 +172,36 @@ def test_fast_mode_asking_for_real_data_also_fails_clearly(tmp_path, offline, mo
     assert fast.synthetic
 
 
-def test_override_variable_forces_the_labelled_stand_in(tmp_path, offline, monkeypatch, capsys):
-    monkeypatch.setenv(cd.SYNTHETIC_ENV, "1")
+@pytest.mark.parametrize("value", ["1", "y", " YES "])
+def test_override_variable_forces_the_labelled_stand_in(tmp_path, offline, monkeypatch, capsys, value):
+    monkeypatch.setenv(cd.SYNTHETIC_ENV, value)
     data = cd.load_cifar10(root=tmp_path, sizes=(8, 4, 4))
     assert data.synthetic and "SYNTHETIC" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("value", ["2", "maybe", "ja"])
+def test_override_variable_with_an_unknown_value_is_an_error(tmp_path, offline, monkeypatch, value):
+    """Such values used to mean False silently (while COURSE_FAST=2 raised): one strict rule now."""
+    monkeypatch.setenv(cd.SYNTHETIC_ENV, value)
+    with pytest.raises(ValueError, match=f"{cd.SYNTHETIC_ENV}='{value}' is not understood"):
+        cd.load_cifar10(root=tmp_path, sizes=(8, 4, 4))
+
+
+@pytest.mark.parametrize("kwargs, error, words", [
+    ({"synthetic": "no"}, TypeError, "synthetic .*must be True or False"),  # a string used to mean True
+    ({"synthetic": 1}, TypeError, "synthetic .*must be True or False"),
+    ({"download": "yes"}, TypeError, "download must be True or False"),
+    ({"sizes": (8, 4)}, ValueError, r"\(train, validation, test\)"),
+    ({"sizes": (8, 0, 4)}, ValueError, "validation size"),
+    ({"sizes": (49_000, 2_000, 4)}, ValueError, "50000 training"),
+    ({"seed": 0.5}, TypeError, "seed"),
+])
+def test_load_cifar10_refuses_malformed_arguments_before_loading(tmp_path, kwargs, error, words):
+    with pytest.raises(error, match=words):
+        cd.load_cifar10(root=tmp_path, **{"sizes": (8, 4, 4), **kwargs})
+    assert not any(tmp_path.iterdir())
+
+
+def test_cifar_splits_describe_real_shape_and_given_constants(data):
+    assert data.image_shape == (32, 32, 3) and data.mean == cd.CIFAR10_MEAN and data.std == cd.CIFAR10_STD
+    assert "32x32 pixels, 3 channels" in data.describe() and "mean/std given" in data.describe()
