@@ -24,7 +24,7 @@ def source(cell) -> str:
 def test_notebooks_are_numbered():
     assert NOTEBOOKS, "no notebooks found"
     for path in NOTEBOOKS:
-        assert re.fullmatch(r"\d\d[a-z]?_[a-z0-9_]+\.ipynb", path.name), path.name
+        assert re.fullmatch(r"\d\d[a-z]?_[a-z0-9_]+\.ipynb", path.name), path.name  # 01b: a companion to 01
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
