@@ -144,23 +144,23 @@ def torch_mha(C, H, bias, seed):
 @pytest.mark.parametrize("B,Tq,Tk,C,H", [(1, 4, 4, 8, 1), (2, 5, 3, 12, 4), (3, 2, 6, 6, 3)])
 def test_multi_head_from_scratch_matches_torch(bias, B, Tq, Tk, C, H):
     reference = torch_mha(C, H, bias, seed=C + H)
-    mine = nb.MultiHeadAttentionFromScratch(C, H, bias=bias).double().load_torch_weights(reference)
+    mine = nb.load_torch_weights(nb.MultiHeadAttentionFromScratch(C, H, bias=bias).double(), reference)
     xq, xkv = rand(B, Tq, C, seed=80), rand(B, Tk, C, seed=81)
     keep = nb.padding_mask(torch.randint(1, Tk + 1, (B,), generator=torch.Generator().manual_seed(82)), Tk)
 
-    ours, ours_w = mine(xq, xkv, xkv, mask=keep.unsqueeze(1))  # cross-attention, key padding
+    ours, ours_w = mine(xq, xkv, xkv, mask=keep[:, None, None, :])  # cross-attention, key padding
     theirs, theirs_w = reference(xq, xkv, xkv, key_padding_mask=~keep, average_attn_weights=False)
     close(ours, theirs)
     close(ours_w, theirs_w)
 
     causal = torch.ones(Tq, Tq, dtype=torch.bool).tril()  # self-attention, causal
-    ours, ours_w = mine(xq, mask=causal)
+    ours, ours_w = mine(xq, xq, xq, mask=causal)
     theirs, theirs_w = reference(xq, xq, xq, attn_mask=~causal, average_attn_weights=False)
     close(ours, theirs)
     close(ours_w, theirs_w)
 
     per_seq = random_mask((B, Tq, Tk), seed=83)  # a different (Tq, Tk) mask for each sequence
-    ours, _ = mine(xq, xkv, xkv, mask=per_seq)
+    ours, _ = mine(xq, xkv, xkv, mask=per_seq[:, None])
     theirs, _ = reference(xq, xkv, xkv, attn_mask=(~per_seq).repeat_interleave(H, dim=0))
     close(ours, theirs)
 
@@ -186,6 +186,21 @@ def test_multi_head_rejects_bad_sizes():
         nb.multi_head_attention_loop(rand(1, 2, 10, seed=0), rand(1, 2, 10, seed=1), *(torch.eye(10),) * 4, 3)
 
 
+def test_load_torch_weights_refuses_a_bias_mismatch():
+    with pytest.raises(ValueError, match="bias"):
+        nb.load_torch_weights(nb.MultiHeadAttentionFromScratch(8, 2, bias=True), torch_mha(8, 2, bias=False, seed=0))
+
+
+@pytest.mark.parametrize("B,T,C,H", [(1, 1, 4, 1), (2, 5, 12, 3), (3, 4, 8, 8)])
+def test_split_and_merge_heads(B, T, C, H):
+    x = rand(B, T, C, seed=B * T)
+    heads = nb.split_heads(x, H)
+    assert heads.shape == (B, H, T, C // H)
+    for h in range(H):  # head h is the h-th slice of the features, as in the loop version
+        close(heads[:, h], x[..., h * (C // H):(h + 1) * (C // H)])
+    close(nb.merge_heads(heads), x)
+
+
 # --- positional encoding -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("length,dim", [(1, 2), (7, 4), (50, 16)])
@@ -209,3 +224,74 @@ def test_positional_encoding_breaks_permutation_equivariance():
 def test_positional_encoding_rejects_odd_dim():
     with pytest.raises(ValueError, match="even"):
         nb.positional_encoding(4, 5)
+
+
+# --- the encoder block --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape,eps", [((5,), 1e-5), ((2, 3, 8), 1e-5), ((4, 7), 1e-2)])
+def test_layer_norm_matches_torch(dtype, shape, eps):
+    x = 5 + 3 * rand(*shape, seed=110, dtype=dtype)
+    theirs = nn.LayerNorm(shape[-1], eps=eps, dtype=dtype)
+    with torch.no_grad():
+        theirs.weight.copy_(rand(shape[-1], seed=111, dtype=dtype))
+        theirs.bias.copy_(rand(shape[-1], seed=112, dtype=dtype))
+    ours = nb.LayerNormFromScratch(shape[-1], eps=eps).to(dtype)
+    ours.load_state_dict(theirs.state_dict())
+    close(ours(x), theirs(x), dtype)
+    close(ours(x), F.layer_norm(x, shape[-1:], theirs.weight, theirs.bias, eps), dtype)
+
+
+def test_layer_norm_gradients_match_torch():
+    x = rand(3, 6, seed=113).requires_grad_()
+    nb.LayerNormFromScratch(6).double()(x).pow(3).sum().backward()
+    ours = x.grad.clone()
+    x.grad = None
+    F.layer_norm(x, (6,)).pow(3).sum().backward()
+    close(ours, x.grad)
+
+
+def torch_encoder_layer(C, H, d_ff, norm_first, seed):
+    torch.manual_seed(seed)
+    return nn.TransformerEncoderLayer(C, H, d_ff, dropout=0.0, batch_first=True, norm_first=norm_first,
+                                      dtype=torch.float64)
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+@pytest.mark.parametrize("B,T,C,H,d_ff", [(1, 1, 4, 1, 8), (2, 5, 12, 3, 24), (3, 7, 8, 2, 5)])
+def test_encoder_block_matches_torch(norm_first, B, T, C, H, d_ff):
+    layer = torch_encoder_layer(C, H, d_ff, norm_first, seed=120 + C)
+    block = nb.load_torch_encoder_weights(nb.EncoderBlock(C, H, d_ff, norm_first).double(), layer)
+    x = rand(B, T, C, seed=121)
+    close(block(x), layer(x))  # no mask
+    lengths = torch.randint(1, T + 1, (B,), generator=torch.Generator().manual_seed(122))
+    keep = nb.padding_mask(lengths, T)
+    close(block(x, keep[:, None, None, :]), layer(x, src_key_padding_mask=~keep))  # key padding
+    causal = torch.ones(T, T, dtype=torch.bool).tril()
+    close(block(x, causal), layer(x, src_mask=~causal))  # a (T, T) mask shared by the batch
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_encoder_block_gradients_match_torch(norm_first):
+    layer = torch_encoder_layer(8, 2, 16, norm_first, seed=130)
+    block = nb.load_torch_encoder_weights(nb.EncoderBlock(8, 2, 16, norm_first).double(), layer)
+    x = rand(2, 4, 8, seed=131)
+    block(x).square().sum().backward()
+    layer(x).square().sum().backward()
+    theirs = dict(layer.named_parameters())
+    close(block.feed_forward[0].weight.grad, theirs["linear1.weight"].grad)
+    close(block.norm1.weight.grad, theirs["norm1.weight"].grad)
+    stacked = torch.cat([p.weight.grad for p in (block.self_attn.q_proj, block.self_attn.k_proj, block.self_attn.v_proj)])
+    close(stacked, theirs["self_attn.in_proj_weight"].grad)
+
+
+def test_post_norm_block_outputs_are_normalised():
+    block = nb.EncoderBlock(16, 4, 32).double()  # γ = 1 and β = 0 at initialisation
+    out = block(rand(2, 5, 16, seed=140) * 10)
+    close(out.mean(-1), torch.zeros(2, 5, dtype=torch.float64))
+    torch.testing.assert_close(out.var(-1, unbiased=False), torch.ones(2, 5, dtype=torch.float64), atol=1e-4, rtol=0)
+
+
+def test_encoder_weights_refuse_another_norm_order():
+    with pytest.raises(ValueError, match="norm_first"):
+        nb.load_torch_encoder_weights(nb.EncoderBlock(8, 2, 16, norm_first=True), torch_encoder_layer(8, 2, 16, False, 0))

@@ -41,8 +41,8 @@ def variance_ratios() -> torch.Tensor:
 @exercise("05.4", title="Multi-head attention with PyTorch's kernel", kind="transcription", atol=1e-10,
           hints=("in_proj_weight stacks Wq, Wk and Wv along dim 0 (nn.Linear layout: out × in); chunk it in "
                  "three. Heads are a reshape: (B, T, H·d) -> (B, H, T, d).",
-                 "After F.scaled_dot_product_attention, transpose back to (B, T, H, d), merge the last two "
-                 "dims, and apply out_proj's weight the nn.Linear way: y @ W.T."))
+                 "Before merging the heads back into (1, 5, 8), the head axis must sit next to the feature axis "
+                 "again: compare the order of dimensions you have with the one you need."))
 def mha_output(mha: nn.MultiheadAttention, x: torch.Tensor) -> torch.Tensor:
     """The module's own forward pass (self-attention, no weights returned)."""
     with torch.no_grad():
@@ -69,7 +69,18 @@ def masked_attention_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
 
 @exercise("05.6", title="Attention over identical keys", kind="understanding", atol=1e-10,
           hints=("If every key is the same vector, how do the scores of one query compare with each other?",
-                 "Equal scores make softmax uniform: every value gets the same weight."))
+                 "Work out softmax([s, s, s, s, s]) by hand, then the weighted sum it produces."))
 def identical_keys(v: torch.Tensor) -> torch.Tensor:
     """(T, dv) values -> (dv,): uniform weights 1/T, written as a sum rather than a mean."""
     return v.sum(dim=0) / v.shape[0]
+
+
+@exercise("05.7", title="Parameters of an encoder block", kind="understanding", atol=0.0, rtol=0.0,
+          hints=("Go through the block layer by layer (section 12's figure) and count the weights and the biases "
+                 "of every nn.Linear and every LayerNorm.",
+                 "Splitting into heads slices the projections without adding any; a LayerNorm has one γ and one β "
+                 "per feature."))
+def encoder_parameters(d_model: int, num_heads: int, d_ff: int) -> int:
+    """Parameter count of PyTorch's own layer of these sizes (built, then counted)."""
+    layer = nn.TransformerEncoderLayer(d_model, num_heads, d_ff)
+    return sum(p.numel() for p in layer.parameters())
