@@ -15,6 +15,7 @@ PYTEST_NB := --nbval-lax --nbval-current-env --nbval-cell-timeout=600 --nbval-sa
 TEACHER := build/teacher
 TEACHER_NOTEBOOKS := $(patsubst notebooks/%,$(TEACHER)/%,$(NOTEBOOKS))
 # make slides executes the notebooks in fast mode; make slides FULL=1 builds full-mode decks (slower).
+# The decks are laid out 1280 px wide (reveal.js scales them to the screen), so 110-character code lines fit.
 SLIDES := build/slides
 # make test runs JOBS test files / notebooks at a time (pytest-xdist), each with one torch thread:
 # on a small CPU that is faster than one notebook with several threads fighting over the cores.
@@ -62,7 +63,8 @@ test: teacher
 slides: env
 	mkdir -p $(SLIDES)
 	COURSE_FAST=$(if $(FULL),0,1) $(UV) run --locked jupyter nbconvert --to slides --execute $(NOTEBOOKS) \
-	  --output-dir $(SLIDES) --TagRemovePreprocessor.remove_input_tags hide-input
+	  --output-dir $(SLIDES) --TagRemovePreprocessor.remove_input_tags hide-input \
+	  --SlidesExporter.reveal_width=1280 --SlidesExporter.reveal_height=860
 
 refresh: env
 	$(UV) run --locked python tools/notebooks.py refresh $(NB)
