@@ -15,7 +15,8 @@ PYTEST_NB := --nbval-lax --nbval-current-env --nbval-cell-timeout=600 --nbval-sa
 TEACHER := build/teacher
 TEACHER_NOTEBOOKS := $(patsubst notebooks/%,$(TEACHER)/%,$(NOTEBOOKS))
 # make slides executes the notebooks in fast mode; make slides FULL=1 builds full-mode decks (slower).
-# A 1280 x 800 slide holds the 18 lines of 100 characters tools/editions.py allows (the default 960 x 700 does not).
+# The decks are laid out 1280 x 860 px (reveal.js scales them to the screen): 18 lines of up to ~110 characters fit;
+# the default 960 x 700 cuts code lines after ~75 characters.
 SLIDES := build/slides
 # make test runs JOBS test files / notebooks at a time (pytest-xdist), each with one torch thread:
 # on a small CPU that is faster than one notebook with several threads fighting over the cores.
@@ -64,7 +65,7 @@ slides: env
 	mkdir -p $(SLIDES)
 	COURSE_FAST=$(if $(FULL),0,1) $(UV) run --locked jupyter nbconvert --to slides --execute $(NOTEBOOKS) \
 	  --output-dir $(SLIDES) --TagRemovePreprocessor.remove_input_tags hide-input \
-	  --SlidesExporter.reveal_width=1280 --SlidesExporter.reveal_height=800
+	  --SlidesExporter.reveal_width=1280 --SlidesExporter.reveal_height=860
 
 refresh: env
 	$(UV) run --locked python tools/notebooks.py refresh $(NB)
