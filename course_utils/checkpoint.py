@@ -37,6 +37,7 @@ BEST = "best.pt"
 PathLike = str | os.PathLike
 _PLAIN = (type(None), bool, int, float, str, bytes, torch.Size, torch.device, torch.dtype)
 _CONTAINERS = (dict, OrderedDict, list, tuple)
+_PROBE = "write-test"
 _REQUIRED = ("epoch", "model", "optimizer", "scheduler", "scaler", "history", "rng", "extra")
 
 
@@ -173,7 +174,7 @@ def check_writable(folder: PathLike) -> Path:
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".write-test.{secrets.token_hex(4)}.tmp"
+        probe = folder / f".{_PROBE}.{secrets.token_hex(4)}.tmp"  # removed below, or by the next run if killed
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
             _write_all(fd, b"ok")
@@ -395,11 +396,16 @@ class RunCheckpoints:
     """
 
     def __init__(self, folder: PathLike, best_key: str | None) -> None:
+        self.removed: list[Path] = []
+        if Path(folder).is_dir():
+            try:  # first, so that even a run killed during the check below leaves no older leftovers
+                self.removed = remove_temporary_files(folder, (LAST, BEST, _PROBE))
+            except OSError:
+                pass  # an unwritable folder: check_writable says so
         self.folder = check_writable(folder)
         self.best_key = best_key
         self.best: float | None = None
         self.best_epoch: int | None = None
-        self.removed = remove_temporary_files(self.folder)
 
     def files(self) -> list[Path]:
         """The checkpoints present, ``last.pt`` first."""

@@ -91,7 +91,8 @@ def _to_device(batch: Any, device: torch.device, channels_last: bool) -> Any:
             return batch.to(device, non_blocking=device.type == "cuda", memory_format=torch.channels_last)
         return batch.to(device, non_blocking=device.type == "cuda")
     if isinstance(batch, (tuple, list)):
-        return type(batch)(_to_device(item, device, channels_last) for item in batch)
+        items = [_to_device(item, device, channels_last) for item in batch]
+        return type(batch)(*items) if hasattr(batch, "_fields") else type(batch)(items)  # namedtuples too
     if isinstance(batch, Mapping):
         return {key: _to_device(item, device, channels_last) for key, item in batch.items()}
     return batch
@@ -124,7 +125,7 @@ def _run_step(model: nn.Module, step: Step, batch: Any, device: torch.device, am
         got = f"shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else type(loss).__name__
         raise ValueError(f"the loss must be a scalar float tensor (e.g. reduction='mean'), got {got}")
     if result.size is None:
-        result.size = result.targets.shape[0] if result.targets is not None else _first_length(batch) or 1
+        result.size = _first_length(result.targets if result.targets is not None else batch) or 1
     return result
 
 

@@ -236,8 +236,9 @@ def fit(model: nn.Module, train_loader: Iterable[Any], loss_fn: LossFn | None = 
     log = _TrainingLog(tensorboard, global_step)
     train_model = torch.compile(model) if compile_model else model
     per_step = scheduler if scheduler_interval == "step" else None
+    epoch_range = progress(range(start, epochs + 1), desc="epochs") if show_progress else range(start, epochs + 1)
     try:
-        for epoch in progress(range(start, epochs + 1), desc="epochs", disable=not show_progress):
+        for epoch in epoch_range:
             try:
                 stats = train_epoch(train_model, train_loader, optimizer=optimizer, device=device, step=step,
                                     metrics=metrics, scheduler=per_step, amp_dtype=amp_dtype, scaler=scaler,

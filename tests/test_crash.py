@@ -1,6 +1,6 @@
 """Crash test (issue 10): SIGKILL a training process at random moments, inside checkpoint saves too.
 
-A tiny run (8 epochs, ``last.pt`` + ``best.pt`` every epoch) is forked from this process (no new imports,
+A tiny run (6 epochs, ``last.pt`` + ``best.pt`` every epoch) is forked from this process (no new imports,
 so the test takes seconds) and killed again and again; every new process resumes from what the last one
 left. After each kill both checkpoints must load and agree, and no temporary file of a killed save may
 survive the next run; the final resumed run must end with the uninterrupted run's weights, bit for bit.
@@ -31,11 +31,11 @@ from course_utils.checkpoint import BEST, LAST, load_checkpoint
 from course_utils.train import fit
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forks training processes (Linux)")
-EPOCHS = 8
-KILLS = ["step", "write", "rename", "renamed", "timer", "write", "step", "renamed", "rename", "timer"]
+EPOCHS = 6
+KILLS = ["step", "write", "rename", "renamed", "timer", "write", "renamed", "timer"]
 
 
-def train(folder: Path, resume: bool) -> nn.Module:
+def train(folder: Path, resume: bool, epochs: int = EPOCHS) -> nn.Module:
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(48, 6, generator=g)
@@ -43,7 +43,7 @@ def train(folder: Path, resume: bool) -> nn.Module:
     loader = DataLoader(TensorDataset(x[:32], y[:32]), batch_size=8, shuffle=True,
                         generator=torch.Generator().manual_seed(1))
     model = nn.Sequential(nn.Linear(6, 64), nn.ReLU(), nn.Dropout(0.2), nn.Linear(64, 2))
-    fit(model, loader, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), EPOCHS,
+    fit(model, loader, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), epochs,
         val_loader=DataLoader(TensorDataset(x[32:], y[32:]), batch_size=16), checkpoint_dir=folder, resume=resume,
         best_key="val_loss", show_progress=False)
     return model
@@ -103,7 +103,7 @@ def temporary_files(folder: Path) -> set[str]:
 
 
 def test_kills_at_random_moments_lose_nothing(tmp_path):
-    train(tmp_path / "warm-up", resume=False)  # the first run in a process pays one-off costs: not timed
+    train(tmp_path / "warm-up", resume=False, epochs=1)  # a process's first run pays one-off costs: not timed
     start = time.perf_counter()
     reference = train(tmp_path / "whole", resume=False)
     duration = time.perf_counter() - start
@@ -124,7 +124,8 @@ def test_kills_at_random_moments_lose_nothing(tmp_path):
                 os.kill(process.pid, signal.SIGKILL)
         process.join(60)
         assert process.exitcode is not None, "a training process hung"
-        assert not leftovers & temporary_files(folder), "a temporary file of a killed save survived the next run"
+        if kind != "timer":  # (a timer may kill a run before it even starts; events come after its clean-up)
+            assert not leftovers & temporary_files(folder), "a temporary file of a killed save survived the next run"
         if process.exitcode == 0:  # it finished before its kill moment
             break
         assert process.exitcode == -signal.SIGKILL, f"training process failed with exit code {process.exitcode}"
@@ -133,7 +134,7 @@ def test_kills_at_random_moments_lose_nothing(tmp_path):
         inside_saves += kind in ("write", "rename", "renamed") or bool(leftovers)
         files = check_agreement(folder)
         log.append(f"{kind}: epochs {sorted(s['epoch'] for s in files.values())}, {len(leftovers)} temp")
-    assert kills >= 6 and inside_saves >= 4, log
+    assert kills >= 5 and inside_saves >= 3, log
     resumed = train(folder, resume=True)
     for (name, a), b in zip(reference.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), f"{name} differs from the uninterrupted run"

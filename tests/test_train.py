@@ -1,3 +1,5 @@
+from collections import namedtuple
+
 import pytest
 import torch
 from torch import nn
@@ -199,3 +201,15 @@ def test_per_step_scheduler_does_not_advance_when_the_grad_scaler_skips_the_step
     train_epoch(model, batches[:3], nn.CrossEntropyLoss(), opt, "cpu", scheduler=sched, amp_dtype=torch.float16,
                 scaler=scaler)
     assert sched.last_epoch == 3  # steps that ran advance it, one each
+
+
+def test_batches_of_any_structure_reach_the_step_whole():
+    Pair = namedtuple("Pair", "x y")
+    seen = []
+
+    def step(model, batch):
+        seen.append(type(batch))
+        return nn.functional.mse_loss(model(batch.x), batch.y)
+
+    stats = evaluate(nn.Linear(1, 1), [Pair(torch.zeros(3, 1), torch.ones(3, 1))], step=step)
+    assert seen == [Pair] and stats["loss"] > 0
