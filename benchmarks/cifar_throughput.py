@@ -9,7 +9,7 @@ Both paths train the same network (Conv2d(3,32,5)...Linear(64,10)) with SGD(lr=1
 * notes: a torchvision-style Dataset returning PIL images + ToTensor + DataLoader (shuffle, batch 64),
   float32, default memory layout, ``.to(device)`` per batch - the loop of the course notes;
 * course_utils: ``DeviceLoader`` (the uint8 dataset on the device, batches gathered and normalised
-  there) + ``run_epoch`` with channels_last and, on CUDA, bf16/fp16 autocast.
+  there) + ``train_epoch`` with channels_last and, on CUDA, bf16/fp16 autocast.
 
 Steps are timed in interleaved rounds (notes, course, notes, course, ...) after a warm-up that is not
 counted, so that a machine shared with other work slows both paths alike. Uses real CIFAR-10 when it
@@ -35,7 +35,7 @@ from torchvision import transforms as T
 
 from course_utils.data import CIFAR10_MEAN, CIFAR10_STD, DeviceLoader, cifar10_present, image_transforms, load_cifar10
 from course_utils.device import describe_device, get_device, synchronize
-from course_utils.train import autocast_dtype, run_epoch
+from course_utils.train import autocast_dtype, train_epoch
 
 TARGET_RATIO = 2.0
 
@@ -74,14 +74,14 @@ def notes_steps(model: nn.Module, batches: Iterator, device: torch.device) -> Ca
 
 
 def course_steps(model: nn.Module, batches: Iterator, device: torch.device, amp: bool) -> Callable[[int], None]:
-    """course_utils' training step (``run_epoch``) over a device-resident loader, ``n`` steps at a time."""
+    """course_utils' training step (``train_epoch``) over a device-resident loader, ``n`` steps at a time."""
     loss_fn = nn.CrossEntropyLoss()
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-2)
     dtype = autocast_dtype(device) if amp else None
 
     def run(n: int) -> None:
-        run_epoch(model, itertools.islice(batches, n), loss_fn, device, optimizer, amp_dtype=dtype,
-                  channels_last=True)
+        train_epoch(model, itertools.islice(batches, n), loss_fn, optimizer, device, amp_dtype=dtype,
+                    channels_last=True)
 
     return run
 
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> float:
     images, labels = data.tensors("train")
     course_loader = DeviceLoader(images, labels, batch_size=args.batch_size, device=device, shuffle=True,
                                  augment=args.augment, mean=CIFAR10_MEAN, std=CIFAR10_STD, channels_last=True)
-    notes_name, course_name = "notes loop (PIL + ToTensor + DataLoader)", "course_utils (DeviceLoader + run_epoch)"
+    notes_name, course_name = "notes loop (PIL + ToTensor + DataLoader)", "course_utils (DeviceLoader + train_epoch)"
     fixed = next(iter(notes_loader))  # one batch, reused: the training step alone
     fixed_cl = (fixed[0].to(device).contiguous(memory_format=torch.channels_last), fixed[1].to(device))
     runners = {notes_name: notes_steps(notes_model, forever(notes_loader), device),

@@ -83,21 +83,39 @@ class MultiHeadAttention(nn.Module):
 
     def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                 mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Attend from ``query`` (B, Tq, C) to ``key``/``value`` (B, Tk, C).
+        """Attend from ``query`` (B, Tq, C) to ``key``/``value`` (B, Tk, C); return (B, Tq, C).
 
-        ``mask`` is boolean, True = may attend: (Tq, Tk) for every sequence, (B, Tq, Tk) per sequence
-        (shared by the heads), or 4-D and broadcastable to (B, H, Tq, Tk), e.g. (B, 1, 1, Tk) for key padding.
+        ``mask`` is boolean, True = may attend, and 4-D: (B or 1, H or 1, Tq or 1, Tk), every axis in its
+        place, e.g. ``causal_mask(T)[None, None]`` (1, 1, T, T) or key padding ``keep[:, None, None, :]``
+        (B, 1, 1, Tk). A 2-D or 3-D mask is refused: a (3, 3) mask could be (Tq, Tk) or a (B, Tk) key-padding
+        mask, and which one it is must not depend on whether B happens to equal Tq.
+
+        Raises:
+            ValueError: a mask that is not 4-D, or whose sizes do not fit (B, H, Tq, Tk).
         """
         dims = expect_shape(query, ("B", "Tq", self.embed_dim), "query")
         expect_shape(key, (dims["B"], "Tk", self.embed_dim), "key")
         expect_shape(value, (dims["B"], key.shape[1], self.embed_dim), "value")
-        if mask is not None and isinstance(mask, torch.Tensor) and mask.dim() == 3:
-            mask = mask.unsqueeze(1)  # (B, Tq, Tk) -> (B, 1, Tq, Tk): the same mask for every head
+        if mask is not None:
+            self._check_mask(mask, dims["B"], query.shape[1], key.shape[1])
         q, k, v = self._heads(self.q_proj(query)), self._heads(self.k_proj(key)), self._heads(self.v_proj(value))
         out, weights = scaled_dot_product_attention(q, k, v, mask)  # (B, H, Tq, hd)
         self.last_weights = weights.detach()
         out = out.transpose(1, 2).reshape(query.shape[0], query.shape[1], self.embed_dim)  # (B, Tq, C)
         return self.out_proj(out)
+
+    def _check_mask(self, mask: torch.Tensor, b: int, tq: int, tk: int) -> None:
+        expect_tensor(mask, "mask")
+        if mask.dim() != 4:
+            raise ValueError(
+                f"mask must be 4-D (B or 1, H or 1, Tq or 1, Tk) so that no axis is guessed; got shape "
+                f"{tuple(mask.shape)}. For a (Tq, Tk) mask shared by all sequences pass mask[None, None]; for a "
+                "(B, Tk) key-padding mask pass mask[:, None, None, :]; for (B, Tq, Tk) pass mask[:, None]"
+            )
+        expected = ((1, b), (1, self.num_heads), (1, tq), (tk,))
+        if any(size not in allowed for size, allowed in zip(mask.shape, expected)):
+            raise ValueError(f"mask of shape {tuple(mask.shape)} does not fit (B or 1, H or 1, Tq or 1, Tk) = "
+                             f"({b} or 1, {self.num_heads} or 1, {tq} or 1, {tk})")
 
     @torch.no_grad()
     def load_from_torch(self, mha: nn.MultiheadAttention) -> MultiHeadAttention:

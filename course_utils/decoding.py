@@ -88,10 +88,30 @@ class SearchResult:
         return [hyps[0] if hyps else [] for hyps in self.to_lists()]
 
 
-def length_penalty(lengths: torch.Tensor | int, alpha: float) -> torch.Tensor:
-    """GNMT length penalty ``((5 + n) / 6) ** alpha``; divide a log-probability by it."""
+def _penalty_table(longest: int, alpha: float, dtype: torch.dtype, device: torch.device | str | None) -> torch.Tensor:
+    """(longest + 1,) GNMT penalties for lengths 0..longest, computed as Python floats (double precision on the
+    host) and stored as ``dtype`` on ``device``: no float64 tensor on the device (Apple's MPS has none)."""
+    return torch.tensor([((5 + n) / 6) ** alpha for n in range(longest + 1)], dtype=dtype, device=device)
+
+
+def length_penalty(lengths: torch.Tensor | int, alpha: float, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """GNMT length penalty ``lp(n) = ((5 + n) / 6) ** alpha`` (Wu et al., 2016); divide a log-probability by it.
+
+    Args:
+        lengths: an int or an integer tensor of lengths >= 0 (any shape).
+        alpha: the length-normalisation strength (0 gives 1 for every length).
+        dtype: the result's dtype; the values are computed in double precision on the host, then rounded.
+
+    Returns:
+        A ``dtype`` tensor shaped like ``lengths``, on its device.
+    """
     lengths = torch.as_tensor(lengths)
-    return ((5.0 + lengths.to(torch.float64)) / 6.0) ** alpha
+    if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
+        raise TypeError(f"lengths must be integers, got {lengths.dtype}")
+    if lengths.numel() and int(lengths.min()) < 0:
+        raise ValueError(f"lengths must be >= 0, got {int(lengths.min())}")
+    longest = int(lengths.max()) if lengths.numel() else 0
+    return _penalty_table(longest, alpha, dtype, lengths.device)[lengths]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -271,7 +291,7 @@ def beam_search(step_fn: StepFn, state: Any, *, bos_id: int, eos_id: int, max_le
     tokens = torch.full((b * k, 1), bos_id, dtype=torch.long, device=device)  # (B*K, 1)
     offsets = torch.arange(b, device=device)[:, None] * k  # (B, 1): first row of each source
     capacity = k * (max_len + 1)  # at most K finish per step, plus K still open at the end
-    lp_max = length_penalty(max_len, alpha).item()
+    lp_max = ((5 + max_len) / 6) ** alpha  # lp(max_len), a Python float
     vocab = beam_lp = None
     for step in range(max_len):
         log_probs, new_state, stateful = _call_step(step_fn, tokens, state, vocab)  # (B*K, V)
@@ -286,6 +306,7 @@ def beam_search(step_fn: StepFn, state: Any, *, bos_id: int, eos_id: int, max_le
             fin_len = torch.zeros((b, capacity), dtype=torch.long, device=device)
             fin_done = torch.zeros((b, capacity), dtype=torch.bool, device=device)
             fin_count = torch.zeros(b, dtype=torch.long, device=device)
+            lp = _penalty_table(max_len, alpha, dtype, device)  # (max_len + 1,): lp(n) for every length
         t = step + 1  # tokens generated once this step is done
         cand = beam_lp[:, :, None] + log_probs.view(b, k, vocab)  # (B, K, V): score of every extension
         top_lp, top_idx = cand.view(b, k * vocab).topk(k, dim=1)  # (B, K), best first
@@ -306,7 +327,7 @@ def beam_search(step_fn: StepFn, state: Any, *, bos_id: int, eos_id: int, max_le
             fin_count = fin_count + ended.sum(dim=1)
         beam_lp = top_lp.masked_fill(~possible | ended, -math.inf)  # (B, K) open beams
         # Exact early stop: an open prefix with log-prob p can at best reach score p / lp(max_len).
-        kth_best = (fin_lp / length_penalty(fin_len, alpha).to(fin_lp)).topk(n_best, dim=1).values[:, -1]  # (B,)
+        kth_best = (fin_lp / lp[fin_len]).topk(n_best, dim=1).values[:, -1]  # (B,)
         hopeless = kth_best >= beam_lp.max(dim=1).values / lp_max
         beam_lp = beam_lp.masked_fill(hopeless[:, None], -math.inf)
         if not bool((beam_lp > -math.inf).any()):
@@ -319,7 +340,7 @@ def beam_search(step_fn: StepFn, state: Any, *, bos_id: int, eos_id: int, max_le
         fin_tokens[src_i, slot, :max_len] = tokens.view(b, k, -1)[src_i, beam_i, 1:]
         fin_lp[src_i, slot] = beam_lp[src_i, beam_i]
         fin_len[src_i, slot] = max_len
-    scores = fin_lp / length_penalty(fin_len, alpha).to(fin_lp)  # (B, capacity)
+    scores = fin_lp / lp[fin_len]  # (B, capacity)
     best_scores, order = scores.topk(n_best, dim=1)  # (B, n_best)
     lengths = fin_len.gather(1, order)
     width = max(int(lengths.max().item()), 1)

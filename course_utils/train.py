@@ -1,30 +1,30 @@
-"""A small, explicit training loop: model + data + loss + optimizer + epochs + device -> history.
+"""One training loop for every task: ``fit`` repeats ``train_epoch`` and ``evaluate`` and keeps the run safe.
 
-The defaults are the plain float32 loop. Keyword options add what a real run needs: mixed precision
-on CUDA, channels_last, ``torch.compile``, per-step LR schedules, TensorBoard logging, checkpoints
-every epoch (plus the best by validation accuracy) and an exact resume.
+The task comes in through a ``loss_fn`` for ``(inputs, targets)`` batches or a ``step`` for anything
+else (see ``course_utils.epoch``); every task then gets the same extras: NaN/inf checks, mixed
+precision on CUDA (with a GradScaler for float16), channels_last, ``torch.compile``, per-step or
+per-epoch LR schedules, TensorBoard, checkpoints that survive crashes and an exact resume. The loop
+itself is ``fit``; resume, logging and checkpointing live in the small helpers above it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from .checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
+from . import epoch as _epoch
+from .checkpoint import RunCheckpoints, load_checkpoint
 from .checks import expect_positive_int
 from .device import get_device, model_device
+from .epoch import (LossFn, Metric, Step, StepOutput, SupervisedStep, _resolve_step, accuracy, autocast_dtype,
+                    describe_precision, evaluate, predict, train_epoch)
 from .progress import progress
-
-Batch = tuple[torch.Tensor, torch.Tensor]
-Metric = Callable[[torch.Tensor, torch.Tensor], torch.Tensor | float]
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-DEFERRED_CHECK_STEPS = 32  # on CUDA, look at the losses every this many steps (each look waits for the GPU)
 
 
 class History(dict):
@@ -49,284 +49,219 @@ class History(dict):
         self.update({key: list(series) for key, series in state.items()})
 
 
-def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Fraction of rows whose arg-max over classes equals the target class index."""
-    if logits.dim() != 2 or targets.dim() != 1 or logits.shape[0] != targets.shape[0]:
-        raise ValueError(
-            f"accuracy expects logits (N, num_classes) and targets (N,), got {tuple(logits.shape)} "
-            f"and {tuple(targets.shape)}"
-        )
-    return (logits.argmax(dim=1) == targets).float().mean()
+# ----------------------------------------------------------------------------- fit's helpers
+class _TrainingLog:
+    """Counts training steps and, given a folder, writes them and the epoch metrics to TensorBoard."""
+
+    def __init__(self, folder: str | os.PathLike | None, global_step: int) -> None:
+        self.global_step = global_step
+        self.writer = None
+        if folder is not None:
+            from torch.utils.tensorboard import SummaryWriter  # imported only when asked for: it is slow
+
+            self.writer = SummaryWriter(str(folder))
+
+    def add_losses(self, losses: list[float]) -> None:
+        for loss in losses:
+            self.global_step += 1
+            if self.writer is not None:
+                self.writer.add_scalar("train/loss_per_step", loss, self.global_step)
+
+    def add_epoch(self, epoch: int, history: History, optimizer: torch.optim.Optimizer) -> None:
+        if self.writer is not None:
+            for key, values in history.items():
+                self.writer.add_scalar(f"epoch/{key}", values[-1], epoch)
+            self.writer.add_scalar("epoch/lr", optimizer.param_groups[0]["lr"], epoch)
+            self.writer.flush()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
 
 
-def autocast_dtype(device: torch.device | str) -> torch.dtype | None:
-    """The mixed-precision dtype for ``device``: bf16 on CUDA GPUs that support it, else fp16; None off CUDA."""
-    device = torch.device(device)
-    if device.type != "cuda":
-        return None  # CPU and MPS train in float32 here
-    # Native bf16 needs compute capability 8.0+ (Ampere). torch.cuda.is_bf16_supported() also says True
-    # on older cards (T4, V100) where bf16 is only emulated and slow, so ask the device itself.
-    major, _ = torch.cuda.get_device_capability(device)
-    return torch.bfloat16 if major >= 8 else torch.float16
+@dataclass
+class _TrainingState:
+    """Everything a checkpoint saves and a resume restores."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any | None
+    scaler: torch.amp.GradScaler
+    data_generator: torch.Generator | None
+
+    def objects(self) -> dict[str, Any]:
+        return {"model": self.model, "optimizer": self.optimizer, "scheduler": self.scheduler,
+                "scaler": self.scaler, "data_generator": self.data_generator}
 
 
-def describe_precision(device: torch.device | str, amp: bool = True) -> str:
-    """One line saying what ``fit(amp=amp)`` computes in on ``device``."""
-    dtype = autocast_dtype(device) if amp else None
-    if dtype is None:
-        return "float32 (mixed precision is only used on CUDA)" if amp else "float32"
-    if dtype == torch.float16:
-        return "float16 autocast + GradScaler (loss scaling keeps small gradients from underflowing)"
-    return "bfloat16 autocast (same exponent range as float32: no loss scaling needed)"
-
-
-def _autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
-    """``torch.autocast`` for a low-precision dtype; a no-op context for float32 (None)."""
-    return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
-
-
-def _split(batch: Any) -> Batch:
-    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
-        raise ValueError(
-            "each batch must be an (inputs, targets) pair, e.g. from a Dataset whose __getitem__ "
-            f"returns (x, y); got {type(batch).__name__}"
-            + (f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else "")
-        )
-    return batch[0], batch[1]
-
-
-def _to_device(inputs: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
-    # non_blocking: a copy from pinned memory overlaps with GPU work; elsewhere it is an ordinary copy
-    if channels_last and inputs.dim() == 4:
-        return inputs.to(device, non_blocking=device.type == "cuda", memory_format=torch.channels_last)
-    return inputs.to(device, non_blocking=device.type == "cuda")
-
-
-def _check_finite(losses: list[torch.Tensor], first_step: int) -> None:
-    values = torch.stack(losses)
-    bad = (~torch.isfinite(values)).nonzero()
-    if bad.numel():
-        i = int(bad[0, 0])
-        raise FloatingPointError(
-            f"loss became {values[i].item()} at step {first_step + i + 1} of this pass (counting from 1): "
-            "lower the learning rate or check the data"
-        )
-
-
-def run_epoch(model: nn.Module, loader: Iterable[Any], loss_fn: LossFn, device: torch.device,
-              optimizer: torch.optim.Optimizer | None = None, metrics: Mapping[str, Metric] | None = None,
-              desc: str | None = None, show_progress: bool = False, *, amp_dtype: torch.dtype | None = None,
-              scaler: torch.amp.GradScaler | None = None, channels_last: bool = False, scheduler: Any | None = None,
-              on_step: Callable[[int, torch.Tensor], None] | None = None) -> dict[str, float]:
-    """One pass over ``loader``; trains when an optimizer is given, else evaluates without gradients.
-
-    Returns the sample-weighted mean loss and metrics over the pass, as ``{"loss": ..., name: ...}``.
-
-    Args:
-        amp_dtype: run forward and loss under ``torch.autocast`` with this dtype (None: float32).
-        scaler: an enabled GradScaler scales the loss before ``backward`` (float16 training).
-        channels_last: copy 4-D inputs in channels_last memory format.
-        scheduler: stepped after every optimizer step (per-step schedules such as OneCycleLR).
-        on_step: called as ``fn(step, loss)`` after each training step (``loss`` detached).
-    """
-    training = optimizer is not None
-    model.train(training)
-    deferred = device.type == "cuda"  # keep sums on the GPU; a .item() per step would stall it
-    totals: dict[str, Any] = {"loss": 0.0, **{name: 0.0 for name in (metrics or {})}}
-    pending: list[torch.Tensor] = []
-    seen = 0
-    batches = progress(loader, desc=desc, leave=False) if show_progress else loader
-    use_scaler = training and scaler is not None and scaler.is_enabled()
-    with torch.set_grad_enabled(training):
-        for step, batch in enumerate(batches):
-            inputs, targets = _split(batch)
-            inputs = _to_device(inputs, device, channels_last)
-            targets = targets.to(device, non_blocking=device.type == "cuda")
-            with _autocast(device, amp_dtype):
-                outputs = model(inputs)
-                loss = loss_fn(outputs, targets)
-            if loss.dim() != 0:
-                raise ValueError(f"loss_fn must return a scalar (use reduction='mean'), got shape {tuple(loss.shape)}")
-            pending.append(loss.detach())
-            if not deferred or len(pending) == DEFERRED_CHECK_STEPS:
-                _check_finite(pending, step + 1 - len(pending))  # before the update on CPU: weights stay finite
-                pending.clear()
-            if training:
-                optimizer.zero_grad(set_to_none=True)
-                if use_scaler:
-                    scaler.scale(loss).backward()
-                    scaler.step(optimizer)  # unscales; skips the step if a gradient is inf/NaN
-                    scaler.update()
-                else:
-                    loss.backward()
-                    optimizer.step()
-                if scheduler is not None:
-                    scheduler.step()
-                if on_step is not None:
-                    on_step(step, loss.detach())
-            n = targets.shape[0]
-            seen += n
-            for name, fn in (("loss", None), *(metrics or {}).items()):
-                value = loss.detach() if fn is None else fn(outputs.detach(), targets)
-                if deferred and isinstance(value, torch.Tensor):
-                    totals[name] = totals[name] + value.detach().double() * n
-                else:
-                    totals[name] += float(value) * n
-    if pending:
-        _check_finite(pending, step + 1 - len(pending))
-    if seen == 0:
-        raise ValueError("the data loader produced no batches: check the dataset size and batch_size")
-    return {name: float(total) / seen for name, total in totals.items()}
-
-
-def evaluate(model: nn.Module, loader: Iterable[Any], loss_fn: LossFn, device: torch.device | str | None = None,
-             metrics: Mapping[str, Metric] | None = None, *, amp: bool = False,
-             channels_last: bool = False) -> dict[str, float]:
-    """Mean loss and metrics of ``model`` on ``loader``, without gradients (``amp``: autocast on CUDA)."""
-    device = model_device(model) if device is None else get_device(device)
-    return run_epoch(model, loader, loss_fn, device, optimizer=None, metrics=metrics,
-                     amp_dtype=autocast_dtype(device) if amp else None, channels_last=channels_last)
-
-
-@torch.no_grad()
-def predict(model: nn.Module, loader: Iterable[Any], device: torch.device | str | None = None, *,
-            amp: bool = False, channels_last: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Run ``model`` over ``loader`` in eval mode; return (logits float32 (N, K), targets (N,)) on the CPU."""
-    device = model_device(model) if device is None else get_device(device)
-    dtype = autocast_dtype(device) if amp else None
-    model.eval()
-    outputs, labels = [], []
-    for batch in loader:
-        inputs, targets = _split(batch)
-        with _autocast(device, dtype):
-            outputs.append(model(_to_device(inputs, device, channels_last)).float().cpu())
-        labels.append(targets.cpu())
-    return torch.cat(outputs), torch.cat(labels)
-
-
-def _improved(history: History, key: str, best: float | None) -> bool:
-    if not history.get(key):
-        return False
-    value = history[key][-1]
-    if best is None:
-        return True
-    return value < best if key.endswith("loss") else value > best
-
-
-def fit(model: nn.Module, train_loader: Iterable[Any], loss_fn: LossFn, optimizer: torch.optim.Optimizer,
-        epochs: int, *, device: torch.device | str | None = None, val_loader: Iterable[Any] | None = None,
-        metrics: Mapping[str, Metric] | None = None, scheduler: Any | None = None, show_progress: bool = True,
-        on_epoch_end: Callable[[int, History], None] | None = None, scheduler_interval: str = "epoch",
-        amp: bool = False, channels_last: bool = False, compile_model: bool = False,
-        checkpoint_dir: str | os.PathLike | None = None, resume: bool | str | os.PathLike = False,
-        best_key: str = "val_acc", tensorboard: str | os.PathLike | None = None, log_every: int = 100,
-        batch_progress: bool = False) -> History:
-    """Train ``model`` for ``epochs`` passes over ``train_loader``; return the per-epoch history.
-
-    Args:
-        model: already on ``device`` (it is moved there if not).
-        train_loader: yields (inputs, targets) batches.
-        loss_fn: maps (outputs, targets) to a scalar loss.
-        optimizer: built over ``model.parameters()``.
-        epochs: the total number of passes, >= 1 (a resumed run counts the epochs already done).
-        device: where to compute; default: where the model's parameters are.
-        val_loader: evaluated after every epoch when given (keys ``val_*`` in the history).
-        metrics: name -> fn(outputs, targets) averaged per epoch, e.g. ``{"acc": accuracy}``.
-        scheduler: stepped once per epoch, or after every step with ``scheduler_interval="step"``.
-        show_progress: draw a progress bar over epochs.
-        on_epoch_end: called as ``fn(epoch, history)`` after each epoch (e.g. to redraw a plot).
-        scheduler_interval: ``"epoch"`` or ``"step"``.
-        amp: mixed precision on CUDA (bf16 where supported, else fp16 with a GradScaler); float32 elsewhere.
-        channels_last: keep the model and image batches in channels_last memory format.
-        compile_model: train through ``torch.compile(model)`` (checkpoints hold the plain weights).
-        checkpoint_dir: save ``last.pt`` after every epoch and ``best.pt`` when ``best_key`` improves.
-        resume: True: continue from ``checkpoint_dir/last.pt`` if it exists; a path: from that file.
-        best_key: history key that picks ``best.pt`` (maximised; minimised if it ends in "loss").
-        tensorboard: a log folder for ``SummaryWriter`` (train loss every ``log_every`` steps, epoch metrics).
-        log_every: steps between TensorBoard train-loss points.
-        batch_progress: also draw a progress bar over the batches of each epoch.
-
-    Raises:
-        FloatingPointError: the loss became NaN or infinite (the message names the epoch and step).
-    """
-    expect_positive_int(epochs, "epochs")
-    expect_positive_int(log_every, "log_every")
+def _check_fit_arguments(model: Any, optimizer: Any, epochs: Any, scheduler_interval: str, best_key: Any,
+                         resume: Any, checkpoint_dir: Any) -> None:
+    """Every mistake that can be seen before training starts."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"fit trains and needs optimizer=a torch.optim.Optimizer over model.parameters(), got "
+                        f"{type(optimizer).__name__}; to measure a model without training it, call evaluate(...)")
+    if epochs is None:
+        raise TypeError("fit needs epochs=, the total number of passes over train_loader")
+    expect_positive_int(epochs, "epochs")
     if scheduler_interval not in ("epoch", "step"):
         raise ValueError(f"scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
-    if resume and checkpoint_dir is None and isinstance(resume, bool):
+    if best_key is not None and not isinstance(best_key, str):
+        raise TypeError(f"best_key must be a history key (str) or None, got {type(best_key).__name__}")
+    if not isinstance(resume, (bool, str, os.PathLike)):
+        raise TypeError(f"resume must be True/False or a checkpoint path, got {type(resume).__name__}")
+    if resume is True and checkpoint_dir is None:
         raise ValueError("resume=True needs checkpoint_dir (or pass the checkpoint path as resume=...)")
+    if not isinstance(resume, bool) and not Path(resume).is_file():
+        folder = Path(resume).parent
+        nearby = sorted(p.name for p in folder.glob("*.pt")) if folder.is_dir() else []
+        raise FileNotFoundError(f"resume={str(resume)!r}: no such checkpoint (checkpoints in {folder}: "
+                                f"{nearby or 'none'}); nothing was trained or overwritten")
+
+
+def _checkpoints(folder: str | os.PathLike | None, best_key: str | None, metrics: Mapping[str, Metric] | None,
+                 validating: bool) -> RunCheckpoints | None:
+    """The run's checkpoint folder, after checking that ``best_key`` will be logged (refused before training)."""
+    if folder is None:
+        return None
+    logged = [f"{split}_{name}" for split in ("train", "val")[:1 + validating] for name in ("loss", *(metrics or {}))]
+    if best_key is not None and best_key not in logged:
+        split, _, name = best_key.partition("_")
+        hint = ("Pass val_loader=..." if split == "val" and not validating else
+                f"Pass metrics={{{name!r}: ...}}" if split in ("train", "val") and name else "Use one of those keys")
+        raise ValueError(f"best_key={best_key!r} would never be logged, so best.pt would never be written: this run "
+                         f"logs {logged}. {hint}, or best_key=None to keep only last.pt")
+    return RunCheckpoints(folder, best_key)
+
+
+def _resume(resume: bool | str | os.PathLike, run: RunCheckpoints | None, state: _TrainingState,
+            epochs: int) -> tuple[History, int, int]:
+    """Restore a run when asked; return (history, first epoch to train, global step).
+
+    ``resume=True`` continues from the newest checkpoint in the folder, if any; an explicit path must
+    exist. A run that does not resume the folder's own checkpoints refuses to overwrite them.
+    """
+    history = History()
+    if resume is False:
+        source = None
+    elif resume is True:
+        source = run.resumable()
+        if source is None:
+            print(f"no checkpoint in {run.folder} yet: starting from epoch 1")
+    else:
+        source = Path(resume)
+    if run is not None and (source is None or source.resolve() not in [p.resolve() for p in run.files()]):
+        run.refuse_existing("resume=False" if source is None else f"resumed from {source}")
+    if source is None:
+        return history, 1, 0
+    saved = load_checkpoint(source, state.model, optimizer=state.optimizer, scheduler=state.scheduler,
+                            scaler=state.scaler, data_generator=state.data_generator, restore_rng=True)
+    if saved["epoch"] > epochs:
+        raise ValueError(f"{source} has {saved['epoch']} epochs done, more than epochs={epochs}")
+    for name in ("optimizer", "scheduler"):
+        if bool(saved[name]) != (getattr(state, name) is not None):
+            raise ValueError(f"{source} was saved {'with' if saved[name] else 'without'} a {name}; resume it with "
+                             f"the same setup, or the run would not continue exactly")
+    if run is not None:
+        run.restore(saved)
+    history.load_state_dict(saved["history"])
+    return history, saved["epoch"] + 1, int(saved["extra"].get("global_step", 0))
+
+
+def _place(model: nn.Module, device: torch.device | str | None, channels_last: bool) -> torch.device:
+    """Move ``model`` to ``device`` (default: where it is), in channels_last if asked; return the device."""
     device = model_device(model) if device is None else get_device(device)
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
-    amp_dtype = autocast_dtype(device) if amp else None
+    return device
+
+
+def _data_generator(loader: Any) -> torch.Generator | None:
+    generator = getattr(loader, "generator", None)  # DataLoader(generator=...) and the course loaders have one
+    return generator if isinstance(generator, torch.Generator) else None
+
+
+# ----------------------------------------------------------------------------- the loop
+def fit(model: nn.Module, train_loader: Iterable[Any], loss_fn: LossFn | None = None,
+        optimizer: torch.optim.Optimizer | None = None, epochs: int | None = None, *, step: Step | None = None,
+        device: torch.device | str | None = None, val_loader: Iterable[Any] | None = None,
+        metrics: Mapping[str, Metric] | None = None, scheduler: Any | None = None, scheduler_interval: str = "epoch",
+        amp: bool = False, channels_last: bool = False, compile_model: bool = False,
+        checkpoint_dir: str | os.PathLike | None = None, resume: bool | str | os.PathLike = False,
+        best_key: str | None = "val_acc", tensorboard: str | os.PathLike | None = None,
+        on_epoch_end: Callable[[int, History], None] | None = None, show_progress: bool = True) -> History:
+    """Train ``model`` for ``epochs`` passes over ``train_loader``; return the per-epoch history.
+
+    Args:
+        model: moved to ``device`` if not there; left in eval mode at the end.
+        train_loader: yields batches: ``(inputs, targets)`` with ``loss_fn``, anything ``step`` reads otherwise.
+        loss_fn: ``fn(outputs, targets) -> scalar loss`` for ``(inputs, targets)`` batches; or give ``step``.
+        optimizer: built over ``model.parameters()`` (required).
+        epochs: the total number of passes, >= 1 (a resumed run counts the epochs already done).
+        step: ``fn(model, batch) -> loss`` or ``StepOutput(loss, outputs, targets)``, for any other task.
+        device: where to compute; default: where the model's parameters are.
+        val_loader: evaluated after every epoch when given (keys ``val_*`` in the history).
+        metrics: name -> fn(outputs, targets) averaged per epoch, e.g. ``{"acc": accuracy}``.
+        scheduler: stepped once per epoch, or after every optimizer step with ``scheduler_interval="step"``.
+        amp: mixed precision on CUDA (bf16 where supported, else fp16 with a GradScaler); float32 elsewhere.
+        channels_last: keep the model and 4-D image batches in channels_last memory format.
+        compile_model: train through ``torch.compile(model)`` (checkpoints hold the plain weights).
+        checkpoint_dir: write ``best.pt`` when ``best_key`` improves, then ``last.pt``, after every epoch.
+            Checked for writability (and cleaned of interrupted saves) before training starts.
+        resume: False: start a new run (a folder that holds another run's checkpoints is refused, never
+            overwritten); True: continue from the newest checkpoint in ``checkpoint_dir`` if there is one;
+            a path: continue from that file, which must exist.
+        best_key: the history key that picks ``best.pt`` (maximised; minimised if it ends in "loss"), or
+            None for ``last.pt`` only; a key this run would never log is refused before training.
+        tensorboard: a log folder for ``SummaryWriter`` (the loss of every step, the epoch metrics and LR).
+        on_epoch_end: called as ``fn(epoch, history)`` after each epoch (e.g. to redraw a plot).
+        show_progress: draw a progress bar over epochs.
+
+    Raises:
+        FloatingPointError: the loss became NaN or infinite (the message names the epoch and step).
+        FileExistsError: ``checkpoint_dir`` holds checkpoints this call would overwrite without resuming them.
+        FileNotFoundError: ``resume`` names a file that does not exist.
+        OSError: ``checkpoint_dir`` cannot be written to.
+    """
+    step = _resolve_step(loss_fn, step)
+    _check_fit_arguments(model, optimizer, epochs, scheduler_interval, best_key, resume, checkpoint_dir)
+    device = _place(model, device, channels_last)
+    amp_dtype = _epoch.autocast_dtype(device) if amp else None  # via the module, as evaluate does
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-    generator = getattr(train_loader, "generator", None)  # DataLoader(generator=...) and DeviceLoader have one
-    generator = generator if isinstance(generator, torch.Generator) else None
-    folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    history, start, best, global_step = History(), 1, None, 0
-    if resume:
-        path = folder / LAST if isinstance(resume, bool) else Path(resume)
-        if path.is_file():
-            state = load_checkpoint(path, model, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
-                                    data_generator=generator, restore_rng=True, map_location="cpu")
-            history.load_state_dict(state["history"])
-            start, best = state["epoch"] + 1, state["extra"].get("best")
-            global_step = int(state["extra"].get("global_step", 0))
-        else:
-            print(f"no checkpoint at {path}: starting from epoch 1")
-    step_model = torch.compile(model) if compile_model else model
-    writer = None
-    if tensorboard is not None:
-        from torch.utils.tensorboard import SummaryWriter  # imported only when asked for: it is slow
-
-        writer = SummaryWriter(str(tensorboard))
-
-    def on_step(step: int, loss: torch.Tensor) -> None:
-        nonlocal global_step
-        global_step += 1
-        if writer is not None and global_step % log_every == 0:
-            writer.add_scalar("train/loss_per_step", loss.item(), global_step)
-
+    state = _TrainingState(model, optimizer, scheduler, scaler, _data_generator(train_loader))
+    run = _checkpoints(checkpoint_dir, best_key, metrics, val_loader is not None)
+    history, start, global_step = _resume(resume, run, state, epochs)
+    log = _TrainingLog(tensorboard, global_step)
+    train_model = torch.compile(model) if compile_model else model
     per_step = scheduler if scheduler_interval == "step" else None
+    epoch_range = progress(range(start, epochs + 1), desc="epochs") if show_progress else range(start, epochs + 1)
     try:
-        for epoch in progress(range(start, epochs + 1), desc="epochs", disable=not show_progress):
+        for epoch in epoch_range:
             try:
-                train_stats = run_epoch(step_model, train_loader, loss_fn, device, optimizer, metrics,
-                                        desc=f"epoch {epoch}", show_progress=batch_progress, amp_dtype=amp_dtype,
-                                        scaler=scaler, channels_last=channels_last, scheduler=per_step,
-                                        on_step=on_step)
+                stats = train_epoch(train_model, train_loader, optimizer=optimizer, device=device, step=step,
+                                    metrics=metrics, scheduler=per_step, amp_dtype=amp_dtype, scaler=scaler,
+                                    channels_last=channels_last, on_losses=log.add_losses)
             except FloatingPointError as err:
                 raise FloatingPointError(f"epoch {epoch}: {err}") from err
-            history.log(**{f"train_{k}": v for k, v in train_stats.items()})
+            history.log(**{f"train_{name}": value for name, value in stats.items()})
             if val_loader is not None:
-                val_stats = run_epoch(step_model, val_loader, loss_fn, device, None, metrics, amp_dtype=amp_dtype,
-                                      channels_last=channels_last)
-                history.log(**{f"val_{k}": v for k, v in val_stats.items()})
+                stats = evaluate(train_model, val_loader, device=device, step=step, metrics=metrics, amp=amp,
+                                 channels_last=channels_last)
+                history.log(**{f"val_{name}": value for name, value in stats.items()})
             if scheduler is not None and per_step is None:
                 scheduler.step()
-            if writer is not None:
-                for key, values in history.items():
-                    writer.add_scalar(f"epoch/{key}", values[-1], epoch)
-                writer.add_scalar("epoch/lr", optimizer.param_groups[0]["lr"], epoch)
-                writer.flush()
-            if folder is not None:
-                improved = _improved(history, best_key, best)
-                best = history[best_key][-1] if improved else best
-                kwargs = {"optimizer": optimizer, "scheduler": scheduler, "scaler": scaler, "epoch": epoch,
-                          "history": history, "data_generator": generator,
-                          "extra": {"best": best, "best_key": best_key, "global_step": global_step}}
-                save_checkpoint(folder / LAST, model, **kwargs)
-                if improved:
-                    save_checkpoint(folder / BEST, model, **kwargs)
+            log.add_epoch(epoch, history, optimizer)
+            if run is not None:
+                run.save(epoch, history, global_step=log.global_step, **state.objects())
             if on_epoch_end is not None:
                 on_epoch_end(epoch, history)
     finally:
-        if writer is not None:
-            writer.close()
+        log.close()
+    model.eval()
     return history
 
 
-__all__ = ["History", "accuracy", "autocast_dtype", "describe_precision", "evaluate", "fit", "predict", "run_epoch"]
+__all__ = ["History", "LossFn", "Metric", "Step", "StepOutput", "SupervisedStep", "accuracy", "autocast_dtype",
+           "describe_precision", "evaluate", "fit", "predict", "train_epoch"]

@@ -1,5 +1,6 @@
 """Notebook 06's own teaching code (its `# export` cells) against PyTorch and independent references."""
 
+import functools
 import math
 
 import pytest
@@ -9,6 +10,8 @@ from references import exhaustive_outputs
 from torch import nn
 
 from course_utils.decoding import length_penalty
+from course_utils.number_words import BOS_ID, EOS_ID, MAX_TGT_LEN, PAD_ID, NumberBatches, Seq2SeqTransformer, make_batch
+from course_utils.train import accuracy, evaluate, fit
 
 NB = "06_transformer_decoder_beam_search"
 
@@ -99,8 +102,8 @@ def test_width_one_is_greedy_and_beam_never_beats_exhaustive(nb):
 
 def test_gnmt_score_matches_course_utils_length_penalty(nb):
     for length, alpha in [(1, 0.0), (4, 0.6), (9, 1.3)]:
-        expected = -2.5 / length_penalty(length, alpha).item()
-        assert math.isclose(nb.gnmt_score(-2.5, length, alpha), expected)
+        expected = -2.5 / length_penalty(length, alpha).item()  # float32: rounded to about 1e-7
+        assert math.isclose(nb.gnmt_score(-2.5, length, alpha), expected, rel_tol=1e-6)
 
 
 def test_sampling_cold_is_greedy_and_warm_matches_distribution(nb):
@@ -148,3 +151,84 @@ def test_copy_distribution_mixes_generation_and_copying(nb):
             expected[i, source[i, j]] += (1 - p_gen[i, 0]) * attention[i, j]
     torch.testing.assert_close(mixed, expected)
     torch.testing.assert_close(nb.copy_distribution(p_vocab, attention, source, torch.ones(b, 1)), p_vocab)
+
+
+# ----------------------------------------------------------------------------- training steps
+@pytest.fixture(scope="module")
+def small_model():
+    torch.manual_seed(0)
+    return Seq2SeqTransformer(d_model=32, num_heads=2, num_layers=1, dim_feedforward=64).eval()
+
+
+def test_teacher_forcing_loss_and_step_are_mean_token_cross_entropy(nb, small_model):
+    src, tgt_in, tgt_out = make_batch([5, 77, 431])
+    logits = small_model(src, tgt_in)
+    log_probs = logits.log_softmax(-1)
+    terms = [-log_probs[b, t, tgt_out[b, t]] for b in range(3) for t in range(MAX_TGT_LEN) if tgt_out[b, t] != PAD_ID]
+    expected = torch.stack(terms).mean()
+    torch.testing.assert_close(nb.teacher_forcing_loss(logits, tgt_out), expected)
+    out = nb.teacher_forcing_step(small_model, (src, tgt_in, tgt_out))
+    torch.testing.assert_close(out.loss, expected)
+    assert out.outputs.shape == (len(terms), 32) and torch.equal(out.targets, tgt_out[tgt_out != PAD_ID])
+
+
+def test_scheduled_sampling_inputs(nb, small_model):
+    src, tgt_in, tgt_out = make_batch([8, 64, 512, 730])
+    gen = torch.Generator().manual_seed(0)
+    assert torch.equal(nb.scheduled_sampling_inputs(small_model, src, tgt_in, 0.0, gen), tgt_in)
+    swapped = nb.scheduled_sampling_inputs(small_model, src, tgt_in, 1.0, gen)
+    fixed = (tgt_in == PAD_ID) | (tgt_in == BOS_ID)
+    assert torch.equal(swapped[fixed], tgt_in[fixed])
+    guesses = small_model(src, tgt_in).argmax(-1)
+    assert torch.equal(swapped[:, 1:][~fixed[:, 1:]], guesses[:, :-1][~fixed[:, 1:]])  # previous position's guess
+    noisy = nb.scheduled_sampling_inputs(small_model, src, tgt_in, 1.0, gen, source="random")
+    assert torch.all(noisy[~fixed] >= 3) and torch.equal(noisy[fixed], tgt_in[fixed])
+    with pytest.raises(ValueError):
+        nb.scheduled_sampling_inputs(small_model, src, tgt_in, 1.5)
+    with pytest.raises(ValueError):
+        nb.scheduled_sampling_inputs(small_model, src, tgt_in, 0.5, source="oracle")
+    # the step trains on the mixed inputs: with p = 1 and model guesses, it is teacher forcing on `swapped`
+    small_model.train()
+    torch.manual_seed(1)
+    a = nb.scheduled_sampling_step(small_model, (src, tgt_in, tgt_out), 1.0, torch.Generator().manual_seed(0))
+    torch.manual_seed(1)
+    b = nb.teacher_forcing_step(small_model, (src, nb.scheduled_sampling_inputs(
+        small_model, src, tgt_in, 1.0, torch.Generator().manual_seed(0)), tgt_out))
+    small_model.eval()
+    torch.testing.assert_close(a.loss, b.loss)
+
+
+def test_non_autoregressive_helpers(nb, small_model):
+    assert nb.placeholder_inputs(2).tolist() == [[BOS_ID] * MAX_TGT_LEN] * 2
+    src, _, tgt_out = make_batch([4, 61, 900])
+    out = nb.non_autoregressive_step(small_model, (src, torch.zeros_like(tgt_out), tgt_out))  # tgt_in is ignored
+    expected = nb.teacher_forcing_step(small_model, (src, nb.placeholder_inputs(3), tgt_out))
+    torch.testing.assert_close(out.loss, expected.loss)
+    decoded = nb.non_autoregressive_decode(small_model, [4, 61, 900])
+    guesses = small_model(src, nb.placeholder_inputs(3)).argmax(-1).tolist()
+    assert decoded == [g[:g.index(EOS_ID) + 1] if EOS_ID in g else g for g in guesses]
+
+
+def test_the_steps_train_through_fit_and_resume_exactly(nb, tmp_path):
+    """The notebook's step + course_utils.train.fit: the loss falls, and a resumed run equals an uninterrupted one."""
+
+    def run(folder, epochs, resume=False):
+        torch.manual_seed(0)
+        model = Seq2SeqTransformer(d_model=16, num_heads=2, num_layers=1, dim_feedforward=32, dropout=0.1)
+        batches = NumberBatches(list(range(0, 1000, 25)), batch_size=10, seed=2)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+        sampling = functools.partial(nb.scheduled_sampling_step, prob=0.3, source="random",
+                                     generator=batches.generator)
+        history = fit(model, batches, optimizer=optimizer, epochs=epochs, step=sampling, metrics={"acc": accuracy},
+                      checkpoint_dir=folder, best_key="train_loss", resume=resume, show_progress=False)
+        return model, history
+
+    whole, history = run(tmp_path / "a", 3)
+    assert history["train_loss"][-1] < history["train_loss"][0]
+    run(tmp_path / "b", 2)
+    resumed, resumed_history = run(tmp_path / "b", 3, resume=True)
+    assert resumed_history == history
+    assert all(torch.equal(p, q) for p, q in zip(whole.parameters(), resumed.parameters()))
+    stats = evaluate(whole, NumberBatches([5, 55, 555], shuffle=False), step=nb.teacher_forcing_step,
+                     metrics={"acc": accuracy})
+    assert 0 <= stats["acc"] <= 1 and stats["loss"] > 0

@@ -136,7 +136,7 @@ def test_mha_self_attention_matches_torch(bias, B, T, C, H):
     x = rand(B, T, C, seed=30)
     close(ours(x, x, x), reference(x, x, x)[0])
     causal = causal_mask(T)
-    out = ours(x, x, x, mask=causal)
+    out = ours(x, x, x, mask=causal[None, None])
     theirs, theirs_w = reference(x, x, x, attn_mask=~causal, average_attn_weights=False)
     close(out, theirs)
     close(ours.last_weights, theirs_w)  # (B, H, T, T), kept for plotting
@@ -152,22 +152,38 @@ def test_mha_cross_attention_with_key_padding_matches_torch(B, Tq, Tk, C, H):
     close(out, reference(xq, memory, memory, key_padding_mask=~keep)[0])
 
 
-def test_mha_per_sequence_3d_mask_matches_torch():
-    """A (B, Tq, Tk) mask applies to every head of its own sequence (here B == H, the case that mis-broadcast)."""
+def test_mha_per_sequence_mask_matches_torch():
+    """A (B, 1, Tq, Tk) mask applies to every head of its own sequence (here B == H, the case that mis-broadcast)."""
     B, Tq, Tk, C, H = 2, 4, 5, 8, 2
     ours, reference = make_pair(C, H, seed=34)
     xq, memory = rand(B, Tq, C, seed=35), rand(B, Tk, C, seed=36)
     mask = random_mask((B, Tq, Tk), seed=37)
-    out = ours(xq, memory, memory, mask=mask)
+    out = ours(xq, memory, memory, mask=mask[:, None])
     theirs, _ = reference(xq, memory, memory, attn_mask=(~mask).repeat_interleave(H, dim=0))
     close(out, theirs)
-    close(out, ours(xq, memory, memory, mask=mask.unsqueeze(1)))  # same as the explicit (B, 1, Tq, Tk) form
+
+
+@pytest.mark.parametrize("B", [3, 2])
+def test_mha_refuses_masks_whose_meaning_would_depend_on_a_shape_coincidence(B):
+    """Issue 10, fault 8: a (B, Tk) key-padding mask with B == Tq was silently read as a (Tq, Tk) mask."""
+    ours, reference = make_pair(8, 2, seed=42)
+    q = rand(B, 3, 8, seed=43)
+    keep = torch.ones(B, 3, dtype=torch.bool)
+    keep[0, 2] = keep[1, 1:] = False  # (B, Tk) key padding
+    for mask in (keep, keep[:, None, :]):  # 2-D, and a 3-D (B, 1, Tk) that could also be read as (H, Tq, Tk)
+        with pytest.raises(ValueError, match=r"mask must be 4-D.*mask\[:, None, None, :\]"):
+            ours(q, q, q, mask)
+    close(ours(q, q, q, keep[:, None, None, :]), reference(q, q, q, key_padding_mask=~keep)[0])
+    with pytest.raises(ValueError, match=r"does not fit \(B or 1, H or 1, Tq or 1, Tk\)"):
+        ours(q, q, q, keep[:, None, None, :2])  # 2 keys for 3
+    with pytest.raises(ValueError, match="does not fit"):
+        ours(q, q, q, torch.ones(B, 3, 3, 3, dtype=torch.bool))  # 3 heads for a 2-head module
 
 
 def test_mha_gradients_flow():
     ours, _ = make_pair(8, 2, seed=38)
     x = rand(2, 3, 8, seed=39).requires_grad_()
-    ours(x, x, x, mask=causal_mask(3)).sum().backward()
+    ours(x, x, x, mask=causal_mask(3)[None, None]).sum().backward()
     assert torch.isfinite(x.grad).all()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in ours.parameters())
 
@@ -196,7 +212,7 @@ def test_mha_rejects_wrong_shapes():
     with pytest.raises(ValueError, match="value"):
         ours(x, x, x[:, :2])  # values and keys of different lengths
     with pytest.raises(TypeError, match="boolean"):
-        ours(x, x, x, mask=torch.ones(3, 3))
+        ours(x, x, x, mask=torch.ones(1, 1, 3, 3))
 
 
 def test_load_from_torch_rejects_mismatches():

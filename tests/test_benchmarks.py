@@ -6,6 +6,10 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import pytest
+import torch
+from nbcode import load_exports
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
@@ -33,3 +37,17 @@ def test_beam_search_benchmark_checks_identical_outputs(tmp_path, monkeypatch, c
     out = capsys.readouterr().out
     assert code in (0, 1)  # 1 only means this tiny batch is below the speed target
     assert "outputs identical for all 3 sources" in out and "speed-up of batched" in out
+
+
+@pytest.mark.parametrize("seed, alpha", [(0, 0.0), (1, 0.7)])
+def test_beam_search_benchmark_loop_is_the_notebooks_single_sequence_search(seed, alpha):
+    """The benchmark restates notebook 06's beam_search_single so as not to import tests/: it must not drift."""
+    g = torch.Generator().manual_seed(seed)
+    table = torch.randn(7, 7, generator=g).mul(2).log_softmax(-1)  # a bigram model over 7 tokens, <eos> = 0
+
+    def step(tokens):
+        return table[tokens[-1]]
+
+    ours = load("beam_search").beam_search_single(step, 1, 0, 6, 3, alpha=alpha, n_best=3)
+    notebook = load_exports("06_transformer_decoder_beam_search").beam_search_single(step, 1, 0, 6, 3, alpha, 3)
+    assert ours == notebook

@@ -14,10 +14,10 @@ import torch
 from torch import nn
 
 import course_utils.data as cd
-import course_utils.train as train
+import course_utils.epoch as epoch
 from course_utils.checkpoint import LAST, load_checkpoint, save_checkpoint
-from course_utils.seq2seq import Seq2SeqTransformer, train_seq2seq
-from course_utils.train import accuracy, fit, run_epoch
+from course_utils.number_words import PAD_ID, NumberBatches, Seq2SeqTransformer
+from course_utils.train import accuracy, evaluate, fit, train_epoch
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 LOW_PRECISION = [torch.float16, torch.bfloat16]
@@ -32,7 +32,7 @@ def data() -> cd.CifarSplits:
 def force_dtype(monkeypatch):
     """Make ``fit(amp=True)`` pick ``dtype`` on any device, as it would on a CUDA GPU."""
     def force(dtype: torch.dtype | None) -> None:
-        monkeypatch.setattr(train, "autocast_dtype", lambda device: dtype)
+        monkeypatch.setattr(epoch, "autocast_dtype", lambda device: dtype)
     return force
 
 
@@ -77,11 +77,11 @@ def test_grad_scaler_skips_the_step_whose_gradients_overflow(device):
     dev = torch.device(device)
     # a loss multiplied by 2**40 overflows float16 (max 65504) in the backward pass
     huge = torch.amp.GradScaler(dev.type, init_scale=2.0 ** 40)
-    run_epoch(model, batch, nn.CrossEntropyLoss(), dev, optimizer, amp_dtype=torch.float16, scaler=huge)
+    train_epoch(model, batch, nn.CrossEntropyLoss(), optimizer, dev, amp_dtype=torch.float16, scaler=huge)
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters())), "an inf gradient was applied"
     assert huge.get_scale() == 2.0 ** 39  # skipped, and the scale halved for the next step
     sane = torch.amp.GradScaler(dev.type, init_scale=2.0 ** 8)
-    run_epoch(model, batch, nn.CrossEntropyLoss(), dev, optimizer, amp_dtype=torch.float16, scaler=sane)
+    train_epoch(model, batch, nn.CrossEntropyLoss(), optimizer, dev, amp_dtype=torch.float16, scaler=sane)
     assert all(torch.isfinite(p).all() for p in model.parameters())
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
     assert sane.get_scale() == 2.0 ** 8
@@ -98,7 +98,7 @@ def run_fp16(data, folder, epochs: int, device: str, *, stop_after: int | None =
             raise KeyboardInterrupt(f"simulated interruption after epoch {epoch}")
 
     fit(model, loader, nn.CrossEntropyLoss(), optimizer, epochs, show_progress=False, amp=True,
-        checkpoint_dir=folder, resume=resume, on_epoch_end=stop)
+        checkpoint_dir=folder, resume=resume, best_key=None, on_epoch_end=stop)
     return model
 
 
@@ -132,7 +132,7 @@ def test_compiled_training_matches_eager_and_saves_plain_weights(data, tmp_path,
         model = small_mlp().to(device)
         loader, _, _ = cd.make_device_loaders(data, 32, device=device, augment=False)
         fit(model, loader, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.05), 1,
-            show_progress=False, compile_model=compiled, checkpoint_dir=tmp_path / str(compiled))
+            show_progress=False, compile_model=compiled, checkpoint_dir=tmp_path / str(compiled), best_key=None)
         models.append(model)
     for a, b in zip(models[0].parameters(), models[1].parameters()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)  # fused kernels may round differently
@@ -147,7 +147,7 @@ def test_classic_loader_pins_memory_only_for_cuda(data, device):
     images, labels = next(iter(train_loader))
     if device == "cuda":  # pinned host memory is what lets .to(device, non_blocking=True) overlap
         assert images.is_pinned() and labels.is_pinned()
-    moved = run_epoch(small_cnn().to(device), [(images, labels)], nn.CrossEntropyLoss(), torch.device(device))
+    moved = evaluate(small_cnn().to(device), [(images, labels)], nn.CrossEntropyLoss(), torch.device(device))
     assert moved["loss"] > 0
 
 
@@ -178,8 +178,16 @@ def test_checkpoint_loaded_onto_the_device_restores_the_random_state(tmp_path, d
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_train_seq2seq_trains_where_the_model_is(device):
+def test_a_step_hook_trains_where_the_model_is(device):
+    """fit(step=...) moves every tensor of a non-(inputs, targets) batch to the model's device."""
     torch.manual_seed(0)
     model = Seq2SeqTransformer(d_model=16, num_heads=2, num_layers=1, dim_feedforward=32).to(device)
-    train_seq2seq(model, list(range(20)), epochs=1, batch_size=10, show_progress=False)  # no device=
-    assert {p.device.type for p in model.parameters()} == {device}
+
+    def step(model, batch):
+        src, tgt_in, tgt_out = batch
+        assert src.device.type == tgt_out.device.type == device
+        return nn.functional.cross_entropy(model(src, tgt_in).flatten(0, 1), tgt_out.flatten(), ignore_index=PAD_ID)
+
+    history = fit(model, NumberBatches(list(range(20)), batch_size=10), optimizer=torch.optim.AdamW(model.parameters()),
+                  epochs=1, step=step, show_progress=False)  # no device=
+    assert {p.device.type for p in model.parameters()} == {device} and history["train_loss"][0] > 0

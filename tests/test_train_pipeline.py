@@ -13,7 +13,7 @@ from torchvision import transforms as T
 
 import course_utils.data as cd
 from course_utils.checkpoint import BEST, LAST, load_checkpoint
-from course_utils.train import accuracy, autocast_dtype, describe_precision, evaluate, fit, predict, run_epoch
+from course_utils.train import accuracy, autocast_dtype, describe_precision, evaluate, fit, predict, train_epoch
 from nbcode import load_exports
 
 NOTEBOOK = "07_cifar10_pipeline"
@@ -109,7 +109,7 @@ def test_tensorboard_logging_writes_events(data, tmp_path):
     train, val, _ = cd.make_device_loaders(data, 32, device="cpu", augment=False)
     model = small_cnn()
     fit(model, train, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.01), 1, val_loader=val,
-        metrics={"acc": accuracy}, show_progress=False, tensorboard=tmp_path / "tb", log_every=1)
+        metrics={"acc": accuracy}, show_progress=False, tensorboard=tmp_path / "tb")
     assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
 
 
@@ -188,7 +188,7 @@ def test_notebook_normalize_image_matches_torchvision(nb):
     torch.testing.assert_close(nb.normalize_image(image, mean, std), expected)
 
 
-def test_notebook_training_loop_by_hand_matches_run_epoch(nb):
+def test_notebook_training_loop_by_hand_matches_train_epoch(nb):
 
 
     g = torch.Generator().manual_seed(5)
@@ -198,8 +198,8 @@ def test_notebook_training_loop_by_hand_matches_run_epoch(nb):
     model_b = deepcopy(model_a)
     opt_a = torch.optim.SGD(model_a.parameters(), lr=0.05)
     loss_a = nb.train_by_hand(model_a, batches, opt_a, nn.CrossEntropyLoss(), torch.device("cpu"))
-    stats = run_epoch(model_b, batches, nn.CrossEntropyLoss(), torch.device("cpu"),
-                      torch.optim.SGD(model_b.parameters(), lr=0.05))
+    stats = train_epoch(model_b, batches, nn.CrossEntropyLoss(), torch.optim.SGD(model_b.parameters(), lr=0.05),
+                        torch.device("cpu"))
     assert loss_a == pytest.approx(stats["loss"])
     for p, q in zip(model_a.parameters(), model_b.parameters()):
         torch.testing.assert_close(p, q)

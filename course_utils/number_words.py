@@ -4,24 +4,23 @@
          ->  target tokens  "three hundred forty two <eos>" (1 to 4 words, then EOS)
 
 The output length varies with the input (``7`` has one word, ``777`` four), so the decoder must
-learn *when to stop* by predicting ``<eos>``. The module holds the vocabularies, batching with
-padding and teacher forcing, a seeded train/validation split, a small encoder-decoder Transformer
-built from ``torch.nn`` layers, its training loop (with optional scheduled sampling) and the
-``step_fn`` adaptor that ``course_utils.decoding`` calls.
+learn *when to stop* by predicting ``<eos>``. The module holds the task's data and model: the
+vocabularies, batching with padding for teacher forcing, a seeded train/validation split, a loader of
+shuffled batches, a small encoder-decoder Transformer built from ``torch.nn`` layers and the ``step_fn``
+adaptor that ``course_utils.decoding`` calls. How the model is *trained* (teacher forcing, scheduled
+sampling, the training step given to ``course_utils.train.fit``) is taught in notebook 06 itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
 
 from .attention import causal_mask, sinusoidal_positional_encoding
 from .checks import expect_positive_int, expect_shape
-from .device import get_device, model_device
-from .progress import progress
-from .train import History
+from .device import model_device
 
 # ----------------------------------------------------------------------------- vocabularies
 ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
@@ -62,12 +61,37 @@ def encode_target(n: int) -> list[int]:
     return [TGT_INDEX[w] for w in number_to_words(n)] + [EOS_ID]
 
 
+def check_token_ids(ids: torch.Tensor, vocab_size: int, name: str) -> torch.Tensor:
+    """Raise unless ``ids`` is an integer tensor of ids in ``[0, vocab_size)``; return it.
+
+    ``nn.Embedding`` would fail deep inside on a bad id (or, for a negative one on some devices, read garbage).
+    """
+    if not isinstance(ids, torch.Tensor) or ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
+        got = f"a {ids.dtype} tensor" if isinstance(ids, torch.Tensor) else type(ids).__name__
+        raise TypeError(f"{name} must be an integer tensor of token ids, got {got}")
+    if ids.numel() and bool(((ids < 0) | (ids >= vocab_size)).any()):
+        raise ValueError(f"{name} holds token ids outside the vocabulary [0, {vocab_size}): "
+                         f"min {int(ids.min())}, max {int(ids.max())}")
+    return ids
+
+
 def decode_target(ids: Sequence[int] | torch.Tensor, strip: bool = True) -> str:
-    """Words for target ids; with ``strip`` stop at the first ``<eos>`` and drop ``<bos>``/``<pad>``."""
+    """Words for target ids; with ``strip`` stop at the first ``<eos>`` and drop ``<bos>``/``<pad>``.
+
+    Raises:
+        ValueError: an id outside ``[0, len(TGT_VOCAB))`` (a negative id would otherwise index from the end).
+        TypeError: ids that are not integers, or a tensor that is not 1-D.
+    """
     if isinstance(ids, torch.Tensor):
-        ids = ids.tolist()
+        if ids.dim() != 1:
+            raise TypeError(f"decode_target takes one sequence: a 1-D tensor of ids, got shape {tuple(ids.shape)}")
+        ids = check_token_ids(ids, len(TGT_VOCAB), "ids").tolist()
     words = []
     for i in ids:
+        if isinstance(i, bool) or not isinstance(i, int):
+            raise TypeError(f"decode_target takes integer token ids, got {i!r} ({type(i).__name__})")
+        if not 0 <= i < len(TGT_VOCAB):
+            raise ValueError(f"token id {i} is outside the target vocabulary [0, {len(TGT_VOCAB)})")
         if strip and i == EOS_ID:
             break
         if strip and i in (PAD_ID, BOS_ID):
@@ -117,6 +141,41 @@ def split_numbers(n_val: int = 200, seed: int = 0) -> tuple[list[int], list[int]
     return sorted(list(range(ALWAYS_TRAIN)) + perm[n_val:]), sorted(perm[:n_val])
 
 
+class NumberBatches:
+    """Batches of ``make_batch(numbers)`` tensors, in a new random order every pass: a DataLoader for this task.
+
+    Each pass draws the order with ``torch.randperm(len(numbers), generator=self.generator)`` and cuts it
+    into batches of ``batch_size`` (the last one smaller). ``generator`` is seeded, and ``fit`` saves its
+    state in checkpoints, so a resumed run sees the same batches. Batches are CPU tensors; ``fit`` moves
+    them to the device.
+
+    Args:
+        numbers: the numbers 0-999 to serve.
+        batch_size: numbers per batch.
+        shuffle: a new random order every pass (False: the given order, e.g. for validation).
+        seed: seeds ``generator``.
+
+    Yields:
+        ``(src (B, 3), tgt_in (B, 5), tgt_out (B, 5))`` as ``make_batch`` returns them.
+    """
+
+    def __init__(self, numbers: Sequence[int], batch_size: int = 64, *, shuffle: bool = True, seed: int = 0) -> None:
+        self.batch_size = expect_positive_int(batch_size, "batch_size")
+        self.numbers = list(numbers)
+        self.tensors = make_batch(self.numbers)  # every number once; each batch is a row selection
+        self.shuffle = shuffle
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return -(-len(self.numbers) // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        n = len(self.numbers)
+        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        for rows in order.split(self.batch_size):
+            yield tuple(t[rows] for t in self.tensors)
+
+
 # ----------------------------------------------------------------------------- the model
 class Seq2SeqTransformer(nn.Module):
     """A small encoder-decoder Transformer from ``torch.nn`` layers (pre-norm, batch_first).
@@ -153,6 +212,7 @@ class Seq2SeqTransformer(nn.Module):
     def encode(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """src (B, S) -> memory (B, S, C) and the source padding mask (B, S), True = padding."""
         expect_shape(src, ("B", "S"), "src")
+        check_token_ids(src, self.src_embed.num_embeddings, "src")
         src_pad = src == PAD_ID  # (B, S)
         memory = self.encoder(self.embed(self.src_embed, src), src_key_padding_mask=src_pad)
         return memory, src_pad
@@ -160,6 +220,7 @@ class Seq2SeqTransformer(nn.Module):
     def decode(self, tgt_in: torch.Tensor, memory: torch.Tensor, src_pad: torch.Tensor) -> torch.Tensor:
         """tgt_in (B, T) and the encoder output -> next-token logits (B, T, V)."""
         dims = expect_shape(tgt_in, ("B", "T"), "tgt_in")
+        check_token_ids(tgt_in, self.tgt_embed.num_embeddings, "tgt_in")
         expect_shape(memory, (dims["B"], "S", self.d_model), "memory")
         t = dims["T"]
         # torch's convention is the opposite of course_utils.attention: True = may NOT attend.
@@ -199,129 +260,7 @@ def encode_numbers(model: Seq2SeqTransformer, numbers: Sequence[int],
     return model.encode(src)
 
 
-# ----------------------------------------------------------------------------- training
-def teacher_forcing_loss(model: nn.Module, src: torch.Tensor, tgt_in: torch.Tensor,
-                         tgt_out: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy over the non-padding target positions: one classification per token."""
-    logits = model(src, tgt_in)  # (B, T, V)
-    return nn.functional.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=PAD_ID)
-
-
-@torch.no_grad()
-def scheduled_sampling_inputs(model: nn.Module, src: torch.Tensor, tgt_in: torch.Tensor, prob: float,
-                              generator: torch.Generator | None = None, source: str = "model") -> torch.Tensor:
-    """Decoder inputs where each reference token is swapped, with probability ``prob``, for another token.
-
-    ``source="model"`` is scheduled sampling proper, in the two-pass form used with Transformers
-    (Mihaylova & Liu, 2019): pass 1 runs the decoder with teacher forcing, without gradients, and takes
-    its arg-max guess for every position; the caller's training step then reads the mixed sequence.
-    ``source="random"`` swaps in uniformly random word tokens instead (plain input noise), which does
-    not depend on how good the model already is. ``<bos>`` and padding are never replaced.
-    """
-    if not 0.0 <= prob <= 1.0:
-        raise ValueError(f"prob must be in [0, 1], got {prob}")
-    if source == "model":
-        was_training = model.training
-        model.eval()
-        guesses = model(src, tgt_in).argmax(dim=-1)  # (B, T): the model's token for position t
-        model.train(was_training)
-        # The input at position t+1 is the token predicted at position t.
-        replacement = torch.cat([tgt_in[:, :1], guesses[:, :-1]], dim=1)  # (B, T)
-    elif source == "random":
-        first_word = len(SPECIALS)
-        replacement = torch.randint(first_word, len(TGT_VOCAB), tgt_in.shape, generator=generator).to(tgt_in.device)
-    else:
-        raise ValueError(f"source must be 'model' or 'random', got {source!r}")
-    coin = torch.rand(tgt_in.shape, generator=generator).to(tgt_in.device) < prob  # (B, T)
-    swap = coin & (tgt_in != PAD_ID) & (tgt_in != BOS_ID)
-    return torch.where(swap, replacement, tgt_in)
-
-
-def placeholder_inputs(batch_size: int, device: torch.device | str | None = None) -> torch.Tensor:
-    """(B, MAX_TGT_LEN) decoder inputs that are all ``<bos>``: what a non-autoregressive decoder reads."""
-    return torch.full((batch_size, MAX_TGT_LEN), BOS_ID, dtype=torch.long, device=device)
-
-
-@torch.no_grad()
-def non_autoregressive_decode(model: Seq2SeqTransformer, numbers: Sequence[int]) -> list[list[int]]:
-    """One decoder call for all positions of all numbers; each output is cut after its first ``<eos>``."""
-    model.eval()
-    device = model_device(model)
-    src, _, _ = make_batch(numbers, device)
-    guesses = model(src, placeholder_inputs(len(numbers), device)).argmax(dim=-1).tolist()  # (B, T)
-    return [g[:g.index(EOS_ID) + 1] if EOS_ID in g else g for g in guesses]
-
-
-def train_seq2seq(model: Seq2SeqTransformer, train_numbers: Sequence[int], *, epochs: int,
-                  batch_size: int = 64, lr: float = 3e-3, weight_decay: float = 0.01,
-                  device: torch.device | str | None = None, val_numbers: Sequence[int] | None = None,
-                  sampling_prob: float | Callable[[int], float] = 0.0, sampling_source: str = "model",
-                  non_autoregressive: bool = False, seed: int = 0, show_progress: bool = True,
-                  on_epoch_end: Callable[[int, History], None] | None = None) -> History:
-    """Train with teacher forcing (AdamW, cosine learning-rate decay); return the per-epoch history.
-
-    Args:
-        sampling_prob: scheduled sampling: the probability of feeding the model's own prediction
-            instead of the reference token, either a constant or a function ``epoch (0-based) -> p``.
-            0 is plain teacher forcing.
-        sampling_source: ``"model"`` (scheduled sampling) or ``"random"`` (random-token input noise),
-            see ``scheduled_sampling_inputs``.
-        non_autoregressive: train a non-autoregressive decoder: it reads ``MAX_TGT_LEN`` copies of
-            ``<bos>`` (see ``placeholder_inputs``) instead of the shifted reference, and must predict every
-            position at once; the loss ignores positions after ``<eos>``.
-        on_epoch_end: called as ``fn(epoch, history)`` (epoch counted from 1) after each epoch,
-            e.g. to keep a snapshot of the weights.
-        device: where to train; default: where the model's parameters are.
-
-    History keys: ``train_loss``, ``sampling_prob`` and, with ``val_numbers``, ``val_loss`` and
-    ``val_token_acc`` (teacher-forced next-token accuracy on non-padding positions).
-    """
-    expect_positive_int(epochs, "epochs")
-    expect_positive_int(batch_size, "batch_size")
-    device = model_device(model) if device is None else get_device(device)
-    model.to(device)
-    gen = torch.Generator().manual_seed(seed)
-    numbers = torch.tensor(list(train_numbers))
-    steps_per_epoch = -(-len(numbers) // batch_size)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch,
-                                                    pct_start=0.1)
-    val_batch = make_batch(val_numbers, device) if val_numbers is not None else None
-    history = History()
-    for epoch in progress(range(epochs), desc="epochs", disable=not show_progress):
-        p = sampling_prob(epoch) if callable(sampling_prob) else float(sampling_prob)
-        model.train()
-        total, count = 0.0, 0
-        for idx in torch.randperm(len(numbers), generator=gen).split(batch_size):
-            src, tgt_in, tgt_out = make_batch(numbers[idx].tolist(), device)
-            if non_autoregressive:
-                tgt_in = placeholder_inputs(len(idx), device)
-            elif p > 0:
-                tgt_in = scheduled_sampling_inputs(model, src, tgt_in, p, generator=gen, source=sampling_source)
-            loss = teacher_forcing_loss(model, src, tgt_in, tgt_out)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            total, count = total + loss.item() * len(idx), count + len(idx)
-        history.log(train_loss=total / count, sampling_prob=p)
-        if val_batch is not None:
-            model.eval()
-            with torch.no_grad():
-                src, tgt_in, tgt_out = val_batch
-                if non_autoregressive:
-                    tgt_in = placeholder_inputs(len(src), device)
-                logits = model(src, tgt_in)
-                keep = tgt_out != PAD_ID
-                val_loss = nn.functional.cross_entropy(logits[keep], tgt_out[keep])
-                val_acc = (logits.argmax(-1)[keep] == tgt_out[keep]).float().mean()
-            history.log(val_loss=val_loss.item(), val_token_acc=val_acc.item())
-        if on_epoch_end is not None:
-            on_epoch_end(epoch + 1, history)
-    model.eval()
-    return history
-
-
+# ----------------------------------------------------------------------------- evaluation
 def exact_match(predictions: Sequence[Sequence[int]], numbers: Sequence[int]) -> float:
     """Fraction of predictions equal to the reference words *and* ending in ``<eos>`` (tokens after it are ignored)."""
     if len(predictions) != len(numbers):
