@@ -48,7 +48,8 @@ def plot_curves(x: ArrayLike, curves: Mapping[str, ArrayLike], *, xlabel: str = 
     Args:
         x: the shared horizontal coordinates, shape (N,).
         curves: legend label -> values of shape (N,).
-        styles: optional legend label -> matplotlib format string such as ``"--"``.
+        styles: optional legend label -> matplotlib format string such as ``"--"``; curves without one
+            take colour and line style from the axes' property cycle (``axes.prop_cycle``).
         logy: logarithmic y axis (then no zero line is drawn).
     """
     xs = _np(x).reshape(-1)
@@ -59,7 +60,8 @@ def plot_curves(x: ArrayLike, curves: Mapping[str, ArrayLike], *, xlabel: str = 
         ys_np = _np(ys).reshape(-1)
         if ys_np.shape != xs.shape:
             raise ValueError(f"curve {label!r} has {ys_np.size} values but x has {xs.size}; they must match")
-        ax.plot(xs, ys_np, (styles or {}).get(label, "-"), label=label)
+        style = (styles or {}).get(label)  # None: the axes' property cycle picks colour and line style
+        ax.plot(xs, ys_np, *([style] if style else []), label=label)
     if logy:
         ax.set_yscale("log")
     else:

@@ -21,6 +21,14 @@ def test_plot_curves_labels_axes_and_legend():
     np.testing.assert_allclose(ax.lines[0].get_ydata(), torch.sigmoid(x).numpy(), rtol=1e-6)
 
 
+def test_plot_curves_follows_the_style_cycle_unless_told():
+    # Curves without an explicit style take colour and line style from axes.prop_cycle (colour-blind-safe cycles).
+    x = torch.linspace(0, 1, 5)
+    with plt.rc_context({"axes.prop_cycle": plt.cycler(color=["#0072B2", "#D55E00", "#009E73"], linestyle=["-", "--", ":"])}):
+        ax = plot_curves(x, {"a": x, "b": 2 * x, "c": 3 * x}, styles={"c": "-."})
+    assert [line.get_linestyle() for line in ax.lines[:3]] == ["-", "--", "-."]
+
+
 def test_plot_curves_bad_input():
     with pytest.raises(ValueError, match="has 3 values but x has 4"):
         plot_curves([0, 1, 2, 3], {"f": [1, 2, 3]})
