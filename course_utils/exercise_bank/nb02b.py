@@ -74,13 +74,13 @@ def _trained_models():
         with torch.random.fork_rng(devices=[]):  # leave the notebook's global random state alone
             torch.manual_seed(seed)
             model = nn.Sequential(nn.Linear(2, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 1))
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
         for _ in range(20):  # a little training, so the running estimates differ from any one batch's statistics
             x = torch.randn(16, 2, generator=g) * 2 + 1
-            loss = F.mse_loss(model(x), x.sum(dim=1, keepdim=True))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            model.zero_grad()
+            F.mse_loss(model(x), x.sum(dim=1, keepdim=True)).backward()
+            with torch.no_grad():  # plain SGD written out: torch.optim's first use costs seconds of imports
+                for p in model.parameters():
+                    p -= 0.05 * p.grad
         x_test = torch.randn(10, 2, generator=g) * 2 + 1
         yield (model, x_test, x_test.sum(dim=1, keepdim=True)), {}
 
