@@ -85,12 +85,14 @@ FRONTEND_CAPTURE = {"interact", "interactive", "interactive_output", "interact_m
 def _frontend_capture_uses(source: str) -> list[str]:
     """Names from ``ipywidgets`` that make a headless client capture output and send it back."""
     tree = ast.parse("\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))))
+    modules = {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+               for alias in node.names if alias.name.startswith("ipywidgets")}  # `import ipywidgets as widgets`
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("ipywidgets"):
             found += [alias.name for alias in node.names if alias.name in FRONTEND_CAPTURE]
         elif isinstance(node, ast.Attribute) and node.attr in FRONTEND_CAPTURE:
-            if isinstance(node.value, ast.Name) and node.value.id in {"widgets", "ipywidgets", "w"}:
+            if isinstance(node.value, ast.Name) and node.value.id in modules:
                 found.append(f"{node.value.id}.{node.attr}")
     return found
 
@@ -107,6 +109,7 @@ def test_widget_cells_use_course_utils_widgets(path):
 def test_static_check_catches_ipywidgets_interact():
     assert _frontend_capture_uses("import ipywidgets as widgets\nwidgets.interact(f, x=(0, 1))")
     assert _frontend_capture_uses("from ipywidgets import FloatSlider, interact")
+    assert _frontend_capture_uses("import ipywidgets as ipw\nout = ipw.Output()")
     assert not _frontend_capture_uses("from course_utils.widgets import interact\nfrom ipywidgets import IntSlider")
 
 
