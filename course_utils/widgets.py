@@ -81,6 +81,7 @@ class interactive(ipywidgets.interactive):  # noqa: N801 (mirrors the ipywidgets
                 except Exception as caught:  # noqa: BLE001 (shown to the user below or re-raised)
                     error = caught
             if error is not None and raise_errors:
+                captured.show()  # what the function printed or drew before it failed, above the traceback
                 raise error
             self.out.outputs = tuple(self._outputs(captured, error))
         finally:

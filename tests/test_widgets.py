@@ -32,9 +32,10 @@ def test_moving_the_slider_replaces_the_output():
     assert [o["text"] for o in w.out.outputs] == ["n = 3, n * scale = 30\n"]
 
 
-def test_first_call_raises_so_a_broken_cell_fails():
+def test_first_call_raises_so_a_broken_cell_fails(capsys):
     with pytest.raises(ValueError, match="n = 5"):
         interactive(report, n=IntSlider(value=5, min=0, max=9))
+    assert "n = 5, n * scale = 5" in capsys.readouterr().out  # what it printed before failing is shown
 
 
 def test_later_errors_are_shown_in_the_widget():
