@@ -185,7 +185,7 @@ def _judge(ex: Exercise, answer: Any, inputs: dict[str, Any]) -> tuple[bool, str
 def _short(value: Any) -> str:
     if isinstance(value, torch.Tensor):
         return f"tensor of shape {tuple(value.shape)}"
-    text = repr(value)
+    text = " ".join(repr(value).split())  # one line, even for a module's multi-line repr
     return text if len(text) <= 30 else text[:27] + "..."
 
 
