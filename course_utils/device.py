@@ -25,9 +25,11 @@ def get_device(name: str | torch.device | None = None) -> torch.device:
             device in the order CUDA, MPS, CPU.
 
     Raises:
-        ValueError: the name is not a device type this course knows.
+        TypeError: ``name`` is not a str, torch.device or None.
+        ValueError: the name is not a device type this course knows (e.g. "gpu", or "meta").
         RuntimeError: the requested device is not available on this machine.
     """
+    from_env = name is None and bool(os.environ.get(ENV_VAR))
     if name is None:
         name = os.environ.get(ENV_VAR) or None
     if name is None:
@@ -36,9 +38,22 @@ def get_device(name: str | torch.device | None = None) -> torch.device:
         if _mps_available():
             return torch.device("mps")
         return torch.device("cpu")
+    try:
+        return _check_device(name)
+    except (ValueError, RuntimeError) as err:
+        if from_env:  # say where the bad name came from
+            raise type(err)(f"{ENV_VAR}={name!r}: {err}") from None
+        raise
 
+
+def _check_device(name: str | torch.device) -> torch.device:
     if isinstance(name, torch.device):
         device = name
+        if device.type not in _KNOWN:
+            raise ValueError(
+                f"Unknown device {str(device)!r}: expected one of 'cpu', 'cuda', 'cuda:N' or 'mps' "
+                f"(or leave it unset to pick the best available one)."
+            )
     else:
         if not isinstance(name, str):
             raise TypeError(f"device must be a str, torch.device or None, got {type(name).__name__}")
@@ -86,8 +101,11 @@ def synchronize(device: torch.device | str) -> None:
     """Wait for the work queued on ``device`` (GPU kernels run asynchronously); a no-op on the CPU.
 
     Call it before reading a clock, or a GPU timing measures only how fast work was queued.
+
+    Raises:
+        TypeError, ValueError, RuntimeError: as ``get_device`` for a malformed or unavailable device.
     """
-    device = torch.device(device)
+    device = get_device(device)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     elif device.type == "mps":
@@ -96,5 +114,7 @@ def synchronize(device: torch.device | str) -> None:
 
 def model_device(model: torch.nn.Module) -> torch.device:
     """Where ``model``'s parameters live (the CPU for a model without parameters)."""
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     first = next(iter(model.parameters()), None)
     return first.device if first is not None else torch.device("cpu")
