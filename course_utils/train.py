@@ -152,10 +152,26 @@ def _check_fit_arguments(model: Any, optimizer: Any, epochs: Any, scheduler_inte
     expect_callable(more["on_epoch_end"], "on_epoch_end", optional=True)
     if checkpoint_dir is not None:
         expect_path(checkpoint_dir, "checkpoint_dir", "folder path")
+        _check_resumable(more["train_loader"])
     if more["tensorboard"] is not None:
         expect_path(more["tensorboard"], "tensorboard", "folder path")
     if scheduler_interval == "step" and more["scheduler"] is None:
         raise ValueError("scheduler_interval='step' needs scheduler=... (a per-step schedule such as OneCycleLR)")
+
+
+def _check_resumable(loader: Any) -> None:
+    """Refuse a loader whose epochs a checkpoint cannot reproduce (issue 10, fault 6).
+
+    A ``DataLoader`` with ``persistent_workers=True`` keeps its worker processes, and their random
+    states, from epoch to epoch, and draws its workers' base seed from ``loader.generator`` only once;
+    a resumed run starts a fresh pool, which draws again and seeds the workers anew. Neither the
+    workers' states nor the missing draw can be saved, so the resumed run would differ.
+    """
+    if getattr(loader, "persistent_workers", False) and getattr(loader, "num_workers", 0) > 0:
+        raise ValueError("train_loader has persistent_workers=True: its workers keep random state that no checkpoint "
+                         "can save, so a run resumed from checkpoint_dir would not repeat the uninterrupted one. "
+                         "Build it with persistent_workers=False (workers restart each epoch, a fraction of a second; "
+                         "make_dataloaders does this), or train without checkpoint_dir")
 
 
 def _checkpoints(folder: str | os.PathLike | None, best_key: str | None, metrics: Mapping[str, Metric] | None,
@@ -250,7 +266,10 @@ def fit(model: nn.Module, train_loader: Iterable[Any], loss_fn: LossFn | None = 
             Checked for writability (and cleaned of interrupted saves) before training starts.
         resume: False: start a new run (a folder that holds another run's checkpoints is refused, never
             overwritten); True: continue from the newest checkpoint in ``checkpoint_dir`` if there is one;
-            a path: continue from that file, which must exist.
+            a path: continue from that file, which must exist. The resumed run repeats the uninterrupted
+            one exactly (on deterministic kernels) when every random draw comes from the global RNGs or
+            ``train_loader.generator``, which checkpoints save; DataLoader workers are fine when they are
+            not persistent (a ``persistent_workers=True`` loader is refused with ``checkpoint_dir``).
         best_key: the history key that picks ``best.pt`` (maximised; minimised if it ends in "loss"), or
             None for ``last.pt`` only; a key this run would never log is refused before training.
         tensorboard: a log folder for ``SummaryWriter`` (the loss of every step, the epoch metrics and LR).
@@ -262,6 +281,8 @@ def fit(model: nn.Module, train_loader: Iterable[Any], loss_fn: LossFn | None = 
         FileExistsError: ``checkpoint_dir`` holds checkpoints this call would overwrite without resuming them.
         FileNotFoundError: ``resume`` names a file that does not exist.
         OSError: ``checkpoint_dir`` cannot be written to.
+        ValueError: with ``checkpoint_dir``, a ``train_loader`` with ``persistent_workers=True`` (a resumed
+            run could not repeat its epochs); and the other mistakes seen before training.
     """
     step = _resolve_step(loss_fn, step)
     _check_fit_arguments(model, optimizer, epochs, scheduler_interval, best_key, resume, checkpoint_dir,

@@ -19,7 +19,9 @@ figure from that state whenever a slider moves.
 from __future__ import annotations
 
 import base64
+import inspect
 import traceback
+from collections.abc import Iterable
 from typing import Any, Callable
 
 import ipywidgets
@@ -27,6 +29,8 @@ from IPython import get_ipython
 from IPython.display import display
 from IPython.utils.capture import capture_output
 from ipywidgets.widgets.interaction import show_inline_matplotlib_plots
+
+from .checks import expect_callable
 
 __all__ = ["interact", "interactive"]
 
@@ -47,6 +51,45 @@ def _error_output(error: BaseException) -> dict[str, Any]:
     return {"output_type": "error", "ename": type(error).__name__, "evalue": str(error), "traceback": list(lines)}
 
 
+def _check_controls(function: Any, controls: dict[str, Any]) -> None:
+    """Refuse, before any widget is built, what ``ipywidgets`` would ignore or reject from deep inside.
+
+    ``ipywidgets`` silently ignores a control whose name is not an argument (a typo), and builds an
+    empty dropdown from an empty list (the function then gets None).
+    """
+    expect_callable(function, "function")
+    try:
+        params = inspect.signature(function).parameters
+    except (TypeError, ValueError):  # no signature (some builtins): ipywidgets uses the controls as given
+        return
+    name = getattr(function, "__name__", "the function")
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(set(controls) - {n for n, p in params.items() if p.kind not in (p.VAR_POSITIONAL,
+                                                                                          p.POSITIONAL_ONLY)})
+        if unknown:
+            raise TypeError(f"{name}() has no argument {', '.join(map(repr, unknown))}: each control is passed to "
+                            f"the argument of the same name; its arguments are {list(params)}")
+    for arg, p in params.items():
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is p.empty and arg not in controls:
+            raise TypeError(f"{name}() argument {arg!r} has no default and no control: pass {arg}=a widget, "
+                            f"(min, max[, step]), a list of options, or ipywidgets.fixed(value)")
+    for arg, abbrev in controls.items():
+        if isinstance(abbrev, Iterable) and iter(abbrev) is abbrev:
+            continue  # a one-shot iterator: checking it would use it up
+        if isinstance(abbrev, (list, tuple, dict)) and len(abbrev) == 0:
+            raise ValueError(f"control {arg}={abbrev!r} is empty: give at least one option, or (min, max[, step])")
+        try:
+            widget = interactive.widget_from_abbrev(abbrev)
+        except (TypeError, ValueError) as err:
+            widget, reason = None, f" ({err})"
+        else:
+            reason = ""
+        if widget is None:
+            raise ValueError(f"control {arg}={abbrev!r:.60} cannot become a widget{reason}: give a widget, "
+                             f"(min, max) or (min, max, step) with min < max, a list of options, a bool, a str, "
+                             f"or ipywidgets.fixed(value)")
+
+
 class interactive(ipywidgets.interactive):  # noqa: N801 (mirrors the ipywidgets name)
     """``ipywidgets.interactive`` whose output the kernel writes into ``self.out.outputs``.
 
@@ -61,6 +104,11 @@ class interactive(ipywidgets.interactive):  # noqa: N801 (mirrors the ipywidgets
     """
 
     _ran = False  # set on the first call, which runs inside the cell that builds the widget
+
+    def __init__(self, function: Callable[..., Any], /, *options: Any, **controls: Any) -> None:
+        """Raises: TypeError / ValueError for a control that names no argument or cannot become a widget."""
+        _check_controls(function, controls)
+        super().__init__(function, *options, **controls)
 
     def update(self, *args: Any) -> None:
         """Call the function with the controls' values and store its output (ignores ``args``)."""

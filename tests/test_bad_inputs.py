@@ -69,6 +69,7 @@ from course_utils import plot as plo  # noqa: E402
 from course_utils import progress as prg  # noqa: E402
 from course_utils import seed as sd  # noqa: E402
 from course_utils import train as tr  # noqa: E402
+from course_utils import widgets as wdg  # noqa: E402
 
 PACKAGE_DIR = Path(course_utils.__file__).resolve().parent
 
@@ -1404,9 +1405,45 @@ bad(FT, "tensorboard a number", fit_args(tensorboard=5), TypeError, r"tensorboar
 bad(FT, "unknown device", fit_args(device="gpu"), ValueError, r"Unknown device 'gpu'")
 bad(FT, "NaN data", fit_args(train_loader=[(torch.full((2, 4), float("nan")), torch.tensor([0, 1]))]),
     FloatingPointError, r"epoch 1: loss became nan")
+bad(FT, "persistent workers with checkpoints (fault 6)", lambda: fit_args(
+    checkpoint_dir=fresh_dir(), best_key=None,
+    train_loader=torch.utils.data.DataLoader(batches(1), num_workers=1, persistent_workers=True))(), ValueError,
+    r"persistent_workers=True: .*would not repeat.*Build it with persistent_workers=False")
 bad(FT, "best_key a number", fit_args(best_key=1), TypeError, r"best_key must be a history key \(str\) or None")
 good(FT, "one epoch", fit_args(val_loader=batches(1), metrics={"acc": ep.accuracy}),
      lambda h: set(h) == {"train_loss", "train_acc", "val_loss", "val_acc"} and len(h["train_loss"]) == 1)
+
+
+# ============================================================================= widgets
+def knob(n: int = 4) -> int:
+    return n * 10
+
+
+def needs_n(n: int) -> int:
+    return n
+
+
+WI = "widgets.interactive"
+bad(WI, "function None", lambda: wdg.interactive(None), TypeError, r"function must be callable, got None")
+bad(WI, "misspelled control", lambda: wdg.interactive(knob, m=(0, 5)), TypeError,
+    r"knob\(\) has no argument 'm'.*its arguments are \['n'\]")
+bad(WI, "argument without default or control", lambda: wdg.interactive(needs_n), TypeError,
+    r"argument 'n' has no default and no control: pass n=")
+bad(WI, "empty list of options", lambda: wdg.interactive(knob, n=[]), ValueError, r"control n=\[\] is empty")
+bad(WI, "min > max", lambda: wdg.interactive(knob, n=(5, 1)), ValueError, r"control n=\(5, 1\) cannot become a widget")
+bad(WI, "NaN bound", lambda: wdg.interactive(knob, n=(0.0, float("nan"))), ValueError, r"cannot become a widget")
+bad(WI, "an object", lambda: wdg.interactive(knob, n=object()), ValueError, r"cannot become a widget.*fixed\(value\)")
+good(WI, "(min, max, step) slider", lambda: wdg.interactive(knob, n=(0, 8, 2)),
+     lambda w: w.result == 40 and (w.children[0].min, w.children[0].max, w.children[0].step) == (0, 8, 2))
+good(WI, "a one-shot generator of options", lambda: wdg.interactive(knob, n=(i for i in (1, 2, 3))),
+     lambda w: w.children[0].options == (1, 2, 3))
+WU = WI + ".update"
+good(WU, "extra arguments are ignored", lambda: (lambda w: (setattr(w.children[0], "value", 3), w.update("x"), w))(
+    wdg.interactive(knob, n=(0, 5))), lambda r: r[2].result == 30)
+WA = "widgets.interact"
+bad(WA, "function a string", lambda: wdg.interact("knob"), TypeError, r"function must be callable, got 'knob'")
+bad(WA, "misspelled control", lambda: wdg.interact(knob, nn=3), TypeError, r"has no argument 'nn'")
+good(WA, "returns the function", printed(lambda: wdg.interact(knob, n=(0, 5))), lambda out: "interactive" in out)
 
 
 # ----------------------------------------------------------------------------- running and judging a case
