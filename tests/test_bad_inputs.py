@@ -46,6 +46,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from ipywidgets import fixed  # noqa: E402
 from torch import nn  # noqa: E402
 
 import course_utils  # noqa: E402
@@ -1429,6 +1430,10 @@ bad(WI, "misspelled control", lambda: wdg.interactive(knob, m=(0, 5)), TypeError
     r"knob\(\) has no argument 'm'.*its arguments are \['n'\]")
 bad(WI, "argument without default or control", lambda: wdg.interactive(needs_n), TypeError,
     r"argument 'n' has no default and no control: pass n=")
+bad(WI, "default None without a control", lambda: wdg.interactive(lambda ax=None, n=2: n), ValueError,
+    r"argument 'ax' has no control and its default None cannot become a widget.*fixed\(value\)")
+good(WI, "fixed(None) for that argument", lambda: wdg.interactive(lambda ax=None, n=2: n, ax=fixed(None)),
+     lambda w: w.result == 2)
 bad(WI, "empty list of options", lambda: wdg.interactive(knob, n=[]), ValueError, r"control n=\[\] is empty")
 bad(WI, "min > max", lambda: wdg.interactive(knob, n=(5, 1)), ValueError, r"control n=\(5, 1\) cannot become a widget")
 bad(WI, "NaN bound", lambda: wdg.interactive(knob, n=(0.0, float("nan"))), ValueError, r"cannot become a widget")
