@@ -46,28 +46,28 @@ def get_device(name: str | torch.device | None = None) -> torch.device:
         raise
 
 
-def _check_device(name: str | torch.device) -> torch.device:
+def _parse_device(name: str | torch.device) -> torch.device:
+    """``name`` as a torch.device of a type this course knows; whether it is available is not checked."""
     if isinstance(name, torch.device):
         device = name
-        if device.type not in _KNOWN:
-            raise ValueError(
-                f"Unknown device {str(device)!r}: expected one of 'cpu', 'cuda', 'cuda:N' or 'mps' "
-                f"(or leave it unset to pick the best available one)."
-            )
-    else:
-        if not isinstance(name, str):
-            raise TypeError(f"device must be a str, torch.device or None, got {type(name).__name__}")
-        kind = name.strip().lower().split(":")[0]
-        if kind not in _KNOWN:
-            raise ValueError(
-                f"Unknown device {name!r}: expected one of 'cpu', 'cuda', 'cuda:N' or 'mps' "
-                f"(or leave it unset to pick the best available one)."
-            )
+    elif isinstance(name, str):
         try:
             device = torch.device(name.strip().lower())
-        except RuntimeError as err:  # e.g. "cuda:x"
-            raise ValueError(f"Malformed device {name!r}: expected 'cuda' or 'cuda:N' with N an integer.") from err
+        except RuntimeError as err:  # e.g. "gpu", "cuda:x"
+            if name.strip().lower().split(":")[0] in _KNOWN:
+                raise ValueError(f"Malformed device {name!r}: expected 'cuda' or 'cuda:N' with N an integer.") from err
+            device = None
+    else:
+        raise TypeError(f"device must be a str, torch.device or None, got {type(name).__name__}")
+    if device is None or device.type not in _KNOWN:
+        raise ValueError(f"Unknown device {str(name)!r}: expected one of 'cpu', 'cuda', 'cuda:N' or 'mps' "
+                         f"(or leave it unset to pick the best available one).")
+    return device
 
+
+def _check_device(name: str | torch.device) -> torch.device:
+    """``_parse_device``, then refuse a device this machine does not have."""
+    device = _parse_device(name)
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise RuntimeError(

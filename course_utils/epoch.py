@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from .checks import expect_bool, expect_callable, expect_iterable, expect_mapping, expect_positive_int, expect_tensor
-from .device import get_device, model_device
+from .device import _parse_device, get_device, model_device
 
 Metric = Callable[[torch.Tensor, torch.Tensor], "torch.Tensor | float"]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -369,13 +369,22 @@ def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 def autocast_dtype(device: torch.device | str) -> torch.dtype | None:
-    """The mixed-precision dtype for ``device``: bf16 on CUDA GPUs that support it, else fp16; None off CUDA."""
-    device = get_device(device)
+    """The mixed-precision dtype for ``device``: bf16 on CUDA GPUs that support it, else fp16; None off CUDA.
+
+    Raises:
+        TypeError, ValueError: ``device`` is not a device name this course knows.
+        RuntimeError: a CUDA device this machine does not have.
+    """
+    device = _parse_device(device)
     if device.type != "cuda":
         return None  # CPU and MPS train in float32 here
     # Native bf16 needs compute capability 8.0+ (Ampere). torch.cuda.is_bf16_supported() also says True
     # on older cards (T4, V100) where bf16 is only emulated and slow, so ask the device itself.
-    major, _ = torch.cuda.get_device_capability(device)
+    try:
+        major, _ = torch.cuda.get_device_capability(device)
+    except (RuntimeError, AssertionError) as err:  # no GPU or driver, or a CPU-only build of torch
+        raise RuntimeError(f"cannot ask {device} for its compute capability: {err}. Ask about the device you "
+                           f"train on, e.g. autocast_dtype(get_device())") from None
     return torch.bfloat16 if major >= 8 else torch.float16
 
 

@@ -17,7 +17,6 @@ into normalised float batches.
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -26,29 +25,12 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from .checks import expect_bool as _expect_bool
+from .checks import expect_int as _as_int
+
 Transform = Callable[[Any], Any]
 SPLITS = ("train", "val", "test")
 _PIL_MODES = {1: "L", 3: "RGB", 4: "RGBA"}  # channel count -> PIL mode; other counts are served as arrays
-
-
-def _as_int(value: object, name: str, minimum: int | None = 0) -> int:
-    """``value`` as a Python int >= ``minimum`` (None: any; numpy integers count; bools, floats and strings do not)."""
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})") from None
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
-    return value
-
-
-def _expect_bool(value: object, name: str) -> bool:
-    """``value`` as a bool; anything but True / False (e.g. the string "no", or 0) is a TypeError."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
-    return bool(value)
 
 
 def as_image_array(images: object, name: str = "images") -> np.ndarray:

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from .checks import expect_callable
-from .device import get_device
+from .device import _parse_device, get_device
 
 MIB = 2**20
 
@@ -49,8 +49,9 @@ def peak_memory(fn: Callable[[], Any], device: torch.device | str) -> int:
             allocation events the CPU path reads.
     """
     expect_callable(fn, "fn")
-    device = get_device(device)
+    device = _parse_device(device)
     if device.type == "cuda":
+        device = get_device(device)  # a clear error when this machine has no such GPU
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
         start = torch.cuda.memory_allocated(device)

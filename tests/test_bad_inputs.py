@@ -771,6 +771,11 @@ good(AC, "half right", lambda: ep.accuracy(torch.tensor([[1.0, 0.0], [1.0, 0.0]]
 AD = E + "autocast_dtype"
 bad(AD, "unknown device", lambda: ep.autocast_dtype("gpu"), ValueError, r"Unknown device 'gpu'")
 good(AD, "cpu: float32", lambda: ep.autocast_dtype("cpu"), lambda d: d is None)
+if torch.cuda.is_available():
+    good(AD, "cuda", lambda: ep.autocast_dtype("cuda"), lambda d: d in (torch.float16, torch.bfloat16))
+else:
+    bad(AD, "cuda on a machine without one", lambda: ep.autocast_dtype("cuda"), RuntimeError,
+        r"cannot ask cuda for its compute capability.*autocast_dtype\(get_device\(\)\)")
 bad(E + "describe_precision", "amp a string", lambda: ep.describe_precision("cpu", amp="no"), TypeError,
     r"amp must be True or False")
 bad(E + "describe_precision", "unknown device", lambda: ep.describe_precision("gpu"), ValueError, r"Unknown device")
@@ -1110,6 +1115,8 @@ bad("memory.peak_memory", "unknown device", lambda: mem.peak_memory(lambda: None
     r"Unknown device 'gpu'")
 bad("memory.peak_memory", "meta device", lambda: mem.peak_memory(lambda: None, "meta"), ValueError,
     r"Unknown device 'meta'|peak memory can be measured on 'cpu' or a CUDA device")
+bad("memory.peak_memory", "mps (no peak counter)", lambda: mem.peak_memory(lambda: None, "mps"), ValueError,
+    r"peak memory can be measured on 'cpu' or a CUDA device, not 'mps'")
 if not torch.cuda.is_available():
     bad("memory.peak_memory", "cuda without CUDA", lambda: mem.peak_memory(lambda: None, "cuda"), RuntimeError,
         r"CUDA is not available")
