@@ -1415,7 +1415,8 @@ bad(FT, "NaN data", fit_args(train_loader=[(torch.full((2, 4), float("nan")), to
     FloatingPointError, r"epoch 1: loss became nan")
 bad(FT, "persistent workers with checkpoints (fault 6)", lambda: fit_args(
     checkpoint_dir=fresh_dir(), best_key=None,
-    train_loader=torch.utils.data.DataLoader(batches(1), num_workers=1, persistent_workers=True))(), ValueError,
+    train_loader=torch.utils.data.DataLoader(torch.utils.data.TensorDataset(*batches(1)[0]), batch_size=4,
+                                             num_workers=1, persistent_workers=True))(), ValueError,
     r"persistent_workers=True: .*would not repeat.*Build it with persistent_workers=False")
 bad(FT, "best_key a number", fit_args(best_key=1), TypeError, r"best_key must be a history key \(str\) or None")
 good(FT, "one epoch", fit_args(val_loader=batches(1), metrics={"acc": ep.accuracy}),
