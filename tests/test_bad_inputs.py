@@ -763,8 +763,8 @@ bad(AC, "empty batch", lambda: ep.accuracy(torch.zeros(0, 3), torch.zeros(0, dty
     r"no samples")
 bad(AC, "target outside the classes", lambda: ep.accuracy(torch.zeros(2, 3), torch.tensor([0, 3])), ValueError,
     r"targets must be class indices in \[0, 3\)")
-bad(AC, "NaN logits", lambda: ep.accuracy(torch.tensor([[float("nan"), 0.0]]), torch.tensor([0])), ValueError,
-    r"logits contain NaN")
+good(AC, "NaN logits give NaN", lambda: ep.accuracy(torch.tensor([[float("nan"), 0.0], [1.0, 0.0]]),
+                                                   torch.tensor([0, 0])), lambda a: bool(a.isnan()))
 bad(AC, "on two devices", lambda: ep.accuracy(meta(2, 3), torch.tensor([0, 1])), ValueError, r"same device")
 good(AC, "half right", lambda: ep.accuracy(torch.tensor([[1.0, 0.0], [1.0, 0.0]]), torch.tensor([0, 1])),
      lambda a: float(a) == 0.5)
@@ -1418,6 +1418,9 @@ bad(FT, "persistent workers with checkpoints (fault 6)", lambda: fit_args(
     train_loader=torch.utils.data.DataLoader(torch.utils.data.TensorDataset(*batches(1)[0]), batch_size=4,
                                              num_workers=1, persistent_workers=True))(), ValueError,
     r"persistent_workers=True: .*would not repeat.*Build it with persistent_workers=False")
+bad(FT, "NaN data with an accuracy metric", fit_args(
+    train_loader=[(torch.full((2, 4), float("nan")), torch.tensor([0, 1]))], metrics={"acc": ep.accuracy}),
+    FloatingPointError, r"epoch 1: loss became nan")
 bad(FT, "best_key a number", fit_args(best_key=1), TypeError, r"best_key must be a history key \(str\) or None")
 good(FT, "one epoch", fit_args(val_loader=batches(1), metrics={"acc": ep.accuracy}),
      lambda h: set(h) == {"train_loss", "train_acc", "val_loss", "val_acc"} and len(h["train_loss"]) == 1)
