@@ -60,7 +60,8 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     if not (q.is_floating_point() and k.is_floating_point() and v.is_floating_point()):
         raise TypeError(f"q, k, v must be floating-point tensors, got {q.dtype}, {k.dtype}, {v.dtype}")
     if not q.dtype == k.dtype == v.dtype:
-        raise TypeError(f"q, k, v must have the same dtype, got {q.dtype}, {k.dtype}, {v.dtype}: convert with .to(dtype)")
+        raise TypeError(f"q, k, v must have the same dtype, got {q.dtype}, {k.dtype}, {v.dtype}: "
+                        "convert with .to(dtype)")
     if not q.device == k.device == v.device:
         raise ValueError(f"q, k, v must be on the same device, got {q.device}, {k.device}, {v.device}: move them with "
                          ".to(device)")
@@ -133,7 +134,8 @@ class MultiHeadAttention(nn.Module):
                 raise TypeError(f"{name} must be {want} like the module's weights, got {t.dtype}: convert it with "
                                 f".to(torch.{want}) (or the module with .to(dtype))")
             if t.device != weight.device:
-                raise ValueError(f"{name} is on {t.device} but the module's weights are on {weight.device}: move one of "
+                raise ValueError(f"{name} is on {t.device} but the module's weights are on {weight.device}: "
+                                 f"move one of "
                                  f"them, e.g. {name}.to('{weight.device}')")
         if mask is not None:
             self._check_mask(mask, dims["B"], query.shape[1], key.shape[1])

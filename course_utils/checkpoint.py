@@ -533,7 +533,8 @@ class RunCheckpoints:
         """Take the best score so far from a resumed checkpoint (the same ``best_key`` is required)."""
         if not isinstance(state, Mapping) or not isinstance(state.get("extra"), Mapping):
             keys = sorted(map(str, state)) if isinstance(state, Mapping) else type(state).__name__
-            raise ValueError(f"state must be a checkpoint dict (from read_checkpoint) with its 'extra' dict; got {keys}")
+            raise ValueError(f"state must be a checkpoint dict (from read_checkpoint) with its 'extra' dict; "
+                             f"got {keys}")
         extra = state["extra"]
         if extra.get("best_key", self.best_key) != self.best_key:
             raise ValueError(f"this run was checkpointed with best_key={extra['best_key']!r}; resume it with the "

@@ -139,6 +139,7 @@ def expect_mapping(value: object, name: str, what: str) -> Mapping:
 def expect_iterable(value: object, name: str, what: str = "batches (a DataLoader, a list of batches, ...)") -> object:
     """Raise TypeError unless ``value`` can be looped over; it is not iterated here (a DataLoader would start)."""
     kind = type(value)
-    if value is None or isinstance(value, (str, bytes)) or not (hasattr(kind, "__iter__") or hasattr(kind, "__getitem__")):
+    loopable = hasattr(kind, "__iter__") or hasattr(kind, "__getitem__")
+    if value is None or isinstance(value, (str, bytes)) or not loopable:
         raise TypeError(f"{name} must be an iterable of {what}, got {value!r:.60} ({type(value).__name__})")
     return value

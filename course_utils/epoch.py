@@ -259,7 +259,8 @@ def train_epoch(model: nn.Module, loader: Iterable[Any], loss_fn: LossFn | None 
                         f"{type(optimizer).__name__}; to measure a model without training it, call evaluate(...)")
     _check_pass(loader, metrics, channels_last=channels_last)
     if scheduler is not None and not callable(getattr(scheduler, "step", None)):
-        raise TypeError(f"scheduler must have a step() method (a torch.optim.lr_scheduler), got {type(scheduler).__name__}")
+        raise TypeError(f"scheduler must have a step() method (a torch.optim.lr_scheduler), "
+                        f"got {type(scheduler).__name__}")
     if scaler is not None and not isinstance(scaler, torch.amp.GradScaler):
         raise TypeError(f"scaler must be a torch.amp.GradScaler or None, got {type(scaler).__name__}")
     if amp_dtype not in (None, torch.float16, torch.bfloat16):
@@ -315,7 +316,10 @@ def evaluate(model: nn.Module, loader: Iterable[Any], loss_fn: LossFn | None = N
 @torch.no_grad()
 def predict(model: nn.Module, loader: Iterable[Any], device: torch.device | str | None = None, *,
             amp: bool = False, channels_last: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Run ``model`` over ``(inputs, targets)`` batches in eval mode; return (logits float32 (N, K), targets (N,)) on the CPU.
+    """Run ``model`` over ``(inputs, targets)`` batches in eval mode.
+
+    Returns:
+        (logits float32 (N, K), targets (N,)), on the CPU.
 
     Raises:
         ValueError: the loader produced no batches, or a batch is not an ``(inputs, targets)`` pair.

@@ -75,7 +75,8 @@ _wrong_tries: Counter[str] = Counter()
 
 def _notebook_of(exercise_id: str) -> str:
     if not isinstance(exercise_id, str):
-        raise TypeError(f"exercise id must be a string such as '05.1', got {exercise_id!r} ({type(exercise_id).__name__})")
+        raise TypeError(f"exercise id must be a string such as '05.1', got {exercise_id!r} "
+                        f"({type(exercise_id).__name__})")
     number, dot, index = exercise_id.partition(".")
     if not dot or not index.isdigit() or not (number[:2].isdigit() and len(number) in (2, 3)):
         raise ValueError(f"an exercise id looks like '05.1' or '01b.2' (notebook.exercise), got {exercise_id!r}")

@@ -229,7 +229,8 @@ class Seq2SeqTransformer(nn.Module):
         src_vocab_size = expect_positive_int(src_vocab_size, "src_vocab_size")
         tgt_vocab_size = expect_positive_int(tgt_vocab_size, "tgt_vocab_size")
         if tgt_vocab_size < len(SPECIALS):
-            raise ValueError(f"tgt_vocab_size must be at least {len(SPECIALS)} (<pad>, <bos>, <eos>), got {tgt_vocab_size}")
+            raise ValueError(f"tgt_vocab_size must be at least {len(SPECIALS)} (<pad>, <bos>, <eos>), "
+                             f"got {tgt_vocab_size}")
         d_model, num_heads = expect_positive_int(d_model, "d_model"), expect_positive_int(num_heads, "num_heads")
         if d_model % num_heads:
             raise ValueError(f"d_model ({d_model}) must be divisible by num_heads ({num_heads})")
@@ -272,7 +273,8 @@ class Seq2SeqTransformer(nn.Module):
         s = expect_shape(memory, (dims["B"], "S", self.d_model), "memory")["S"]
         expect_shape(src_pad, (dims["B"], s), "src_pad")
         if src_pad.dtype != torch.bool:
-            raise TypeError(f"src_pad must be a bool tensor (True = padding), as encode returns it; got {src_pad.dtype}")
+            raise TypeError(f"src_pad must be a bool tensor (True = padding), as encode returns it; "
+                            f"got {src_pad.dtype}")
         t = dims["T"]
         # torch's convention is the opposite of course_utils.attention: True = may NOT attend.
         future = ~causal_mask(t, tgt_in.device)  # (T, T)

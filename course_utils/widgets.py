@@ -21,8 +21,8 @@ from __future__ import annotations
 import base64
 import inspect
 import traceback
-from collections.abc import Iterable
-from typing import Any, Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import ipywidgets
 from IPython import get_ipython

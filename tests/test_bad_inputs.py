@@ -319,7 +319,8 @@ bad(MF, "value length differs", lambda: mha()(x3(1, 3, 8), x3(1, 4, 8), x3(1, 3,
 bad(MF, "ambiguous 2-D mask", lambda: mha()(x3(3, 3, 8), x3(3, 3, 8), x3(3, 3, 8), torch.ones(3, 3, dtype=torch.bool)),
     ValueError, r"mask must be 4-D")
 bad(MF, "4-D mask of the wrong size", lambda: mha()(x3(1, 3, 8), x3(1, 3, 8), x3(1, 3, 8),
-                                                    torch.ones(1, 1, 3, 2, dtype=torch.bool)), ValueError, r"does not fit")
+                                                    torch.ones(1, 1, 3, 2, dtype=torch.bool)), ValueError,
+                                                    r"does not fit")
 bad(MF, "float mask", lambda: mha()(x3(1, 3, 8), x3(1, 3, 8), x3(1, 3, 8), torch.ones(1, 1, 3, 3)), TypeError,
     r"mask must be a boolean tensor")
 bad(MF, "float64 query", lambda: mha()(*(x3(1, 3, 8, dtype=torch.float64),) * 3), TypeError,
@@ -351,7 +352,8 @@ good(P, "values at position 0", lambda: att.sinusoidal_positional_encoding(3, 4)
 
 # ============================================================================= augment
 A = "augment."
-bad(A + "Augmentation", "negative padding", lambda: aug.Augmentation(-1), ValueError, r"crop_padding must be an integer >= 0")
+bad(A + "Augmentation", "negative padding", lambda: aug.Augmentation(-1), ValueError,
+    r"crop_padding must be an integer >= 0")
 bad(A + "Augmentation", "float padding", lambda: aug.Augmentation(1.5), TypeError, r"crop_padding must be an integer")
 bad(A + "Augmentation", "flip a string", lambda: aug.Augmentation(flip="yes"), TypeError, r"flip must be True or False")
 bad(A + "Augmentation", "flip 1", lambda: aug.Augmentation(flip=1), TypeError, r"flip must be True or False")
@@ -365,7 +367,8 @@ bad(A + "Augmentation.check", "height a string", lambda: aug.Augmentation(4).che
 bad(A + "Augmentation.check", "zero width", lambda: aug.Augmentation(0).check(8, 0), ValueError,
     r"width must be a positive integer")
 good(A + "Augmentation.check", "small padding passes", lambda: aug.Augmentation(2).check(8, 8), lambda r: r is None)
-bad(A + "as_augmentation", "a string", lambda: aug.as_augmentation("crop"), TypeError, r"augment must be True, False or an Augmentation")
+bad(A + "as_augmentation", "a string", lambda: aug.as_augmentation("crop"), TypeError,
+    r"augment must be True, False or an Augmentation")
 bad(A + "as_augmentation", "None", lambda: aug.as_augmentation(None), TypeError, r"augment must be True, False")
 bad(A + "as_augmentation", "1", lambda: aug.as_augmentation(1), TypeError, r"augment must be True, False")
 good(A + "as_augmentation", "True is CIFAR's recipe", lambda: aug.as_augmentation(True),
@@ -398,7 +401,8 @@ bad(RC, "offsets (B, 3)", lambda: aug.random_crop(torch.zeros(2, 1, 4, 4), torch
     ValueError, r"offsets must have size 2 in dimension 1")
 bad(RC, "float offsets", lambda: aug.random_crop(torch.zeros(1, 1, 4, 4), torch.zeros(1, 2)), TypeError,
     r"offsets must be integers")
-bad(RC, "offset beyond 2 * padding", lambda: aug.random_crop(torch.zeros(1, 1, 4, 4), torch.tensor([[0, 3]]), padding=1),
+bad(RC, "offset beyond 2 * padding", lambda: aug.random_crop(torch.zeros(1, 1, 4, 4), torch.tensor([[0, 3]]),
+                                                             padding=1),
     ValueError, r"offsets must lie in \[0, 2 \* padding\] = \[0, 2\]")
 bad(RC, "negative offset", lambda: aug.random_crop(torch.zeros(1, 1, 4, 4), torch.tensor([[-1, 0]]), padding=1),
     ValueError, r"offsets must lie in")
@@ -427,7 +431,8 @@ good(FH, "flips the marked image only", lambda: aug.flip_horizontal(torch.tensor
 
 # ============================================================================= checkpoint
 K = "checkpoint."
-bad(K + "atomic_save", "a NumPy float inside", lambda: ckpt.atomic_save({"best": np.float64(0.9)}, fresh_dir() / "x.pt"),
+bad(K + "atomic_save", "a NumPy float inside", lambda: ckpt.atomic_save({"best": np.float64(0.9)},
+                                                                        fresh_dir() / "x.pt"),
     TypeError, r"would not load back with torch.load\(weights_only=True\)")
 bad(K + "atomic_save", "a Path inside", lambda: ckpt.atomic_save([Path("a")], fresh_dir() / "x.pt"), TypeError,
     r"str\(p\) for a path")
@@ -436,7 +441,8 @@ bad(K + "atomic_save", "path None", lambda: ckpt.atomic_save({}, None), TypeErro
 bad(K + "atomic_save", "path is a folder", lambda: ckpt.atomic_save({}, fresh_dir()), IsADirectoryError,
     r"is a folder.*file name")
 good(K + "atomic_save", "round trip", lambda: torch.load(ckpt.atomic_save({"a": torch.ones(2), "b": [1, "x"]},
-                                                                          fresh_dir() / "sub" / "x.pt"), weights_only=True),
+                                                                          fresh_dir() / "sub" / "x.pt"),
+                                                                          weights_only=True),
      lambda r: torch.equal(r["a"], torch.ones(2)) and r["b"] == [1, "x"])
 RT = K + "remove_temporary_files"
 bad(RT, "names a single string", lambda: ckpt.remove_temporary_files(fresh_dir(), "last.pt"), TypeError,
@@ -446,7 +452,8 @@ good(RT, "missing folder: nothing to remove", lambda: ckpt.remove_temporary_file
      lambda r: r == [])
 good(RT, "removes only stray temp files", lambda: (lambda d: ((d / ".last.pt.ab12.tmp").write_bytes(b"x"),
                                                               (d / "last.pt").write_bytes(b"y"),
-                                                              ckpt.remove_temporary_files(d), sorted(os.listdir(d))))(fresh_dir()),
+                                                              ckpt.remove_temporary_files(d),
+                                                              sorted(os.listdir(d))))(fresh_dir()),
      lambda r: len(r[2]) == 1 and r[3] == ["last.pt"])
 bad(K + "check_writable", "a file, not a folder", lambda: (lambda p: (p.write_text("x"), ckpt.check_writable(p)))(
     fresh_dir() / "f"), OSError, r"cannot write checkpoints to .*nothing was trained yet")
@@ -463,11 +470,14 @@ bad(K + "restore_rng_state", "not a dict", lambda: ckpt.restore_rng_state([1, 2]
     r"state must be what capture_rng_state returned")
 bad(K + "restore_rng_state", "generator a string", lambda: ckpt.restore_rng_state(ckpt.capture_rng_state(), "g"),
     TypeError, r"data_generator must be a torch.Generator or None")
-good(K + "restore_rng_state", "round trip", lambda: (lambda s: (torch.rand(3), ckpt.restore_rng_state(s), torch.rand(3)))(
+good(K + "restore_rng_state", "round trip", lambda: (lambda s: (torch.rand(3), ckpt.restore_rng_state(s),
+                                                                torch.rand(3)))(
     ckpt.capture_rng_state()), lambda r: torch.equal(r[0], r[2]))
 CS = K + "checkpoint_state"
-bad(CS, "model a string", lambda: ckpt.checkpoint_state("model"), TypeError, r"model must be a torch.nn.Module, got str")
-bad(CS, "negative epoch", lambda: ckpt.checkpoint_state(linear(), epoch=-1), ValueError, r"epoch must be an integer >= 0")
+bad(CS, "model a string", lambda: ckpt.checkpoint_state("model"), TypeError,
+    r"model must be a torch.nn.Module, got str")
+bad(CS, "negative epoch", lambda: ckpt.checkpoint_state(linear(), epoch=-1), ValueError,
+    r"epoch must be an integer >= 0")
 bad(CS, "epoch a string", lambda: ckpt.checkpoint_state(linear(), epoch="3"), TypeError, r"epoch must be an integer")
 bad(CS, "epoch a float", lambda: ckpt.checkpoint_state(linear(), epoch=2.7), TypeError, r"epoch must be an integer")
 bad(CS, "history values not numbers", lambda: ckpt.checkpoint_state(linear(), history={"loss": "abc"}), TypeError,
@@ -536,30 +546,37 @@ bad(RK + ".resumable", "a damaged last.pt", lambda: (lambda d: ((d / "last.pt").
                                                                 ckpt.RunCheckpoints(d, None).resumable()))(fresh_dir()),
     ckpt.CheckpointError, r"damaged or incomplete|not a torch.save file")
 bad(RK + ".refuse_existing", "folder with a run", lambda: (lambda d: (shutil.copy(saved_checkpoint(), d / "last.pt"),
-                                                                      ckpt.RunCheckpoints(d, None).refuse_existing("x")))(
+                                                                      ckpt.RunCheckpoints(d,
+                                                                                          None).refuse_existing("x")))(
     fresh_dir()), FileExistsError, r"already holds checkpoints of another run .*Pass resume=True")
-good(RK + ".refuse_existing", "empty folder passes", lambda: ckpt.RunCheckpoints(fresh_dir(), None).refuse_existing("x"),
+good(RK + ".refuse_existing", "empty folder passes", lambda: ckpt.RunCheckpoints(fresh_dir(),
+                                                                                 None).refuse_existing("x"),
      lambda r: r is None)
 bad(RK + ".restore", "other best_key", lambda: ckpt.RunCheckpoints(fresh_dir(), "val_acc").restore(
     {"extra": {"best_key": "val_loss"}}), ValueError, r"checkpointed with best_key='val_loss'")
 bad(RK + ".restore", "not a checkpoint", lambda: ckpt.RunCheckpoints(fresh_dir(), "val_acc").restore({}), ValueError,
     r"state must be a checkpoint dict.*'extra'")
-good(RK + ".restore", "takes the best score", lambda: (lambda r: (r.restore({"extra": {"best_key": "val_acc", "best": 0.5,
+good(RK + ".restore", "takes the best score", lambda: (lambda r: (r.restore({"extra": {"best_key": "val_acc",
+                                                                                       "best": 0.5,
                                                                                       "best_epoch": 2}}), r.best))(
     ckpt.RunCheckpoints(fresh_dir(), "val_acc")), lambda r: r[1] == 0.5)
 bad(RK + ".save", "history without best_key", lambda: ckpt.RunCheckpoints(fresh_dir(), "val_acc").save(
     1, {"train_loss": [1.0]}, model=linear()), ValueError, r"best_key='val_acc' is not in the history")
 bad(RK + ".save", "model a string", lambda: ckpt.RunCheckpoints(fresh_dir(), None).save(1, {}, model="m"), TypeError,
     r"model must be a torch.nn.Module")
-good(RK + ".save", "NaN never counts as best", lambda: (lambda r: (r.save(1, {"val_loss": [float("nan")]}, model=linear()),
-                                                                   r.files()))(ckpt.RunCheckpoints(fresh_dir(), "val_loss")),
+good(RK + ".save", "NaN never counts as best", lambda: (lambda r: (r.save(1, {"val_loss": [float("nan")]},
+                                                                          model=linear()),
+                                                                   r.files()))(ckpt.RunCheckpoints(fresh_dir(),
+                                                                                                   "val_loss")),
      lambda r: r[0] is False and [p.name for p in r[1]] == ["last.pt"])
 good(K + "CheckpointError", "is a ValueError", lambda: ckpt.CheckpointError("x"), lambda e: isinstance(e, ValueError))
 
 # ============================================================================= checks
 Q = "checks."
-bad(Q + "expect_tensor", "a list", lambda: chk.expect_tensor([1], "x"), TypeError, r"x must be a torch.Tensor, got list")
-bad(Q + "expect_tensor", "None", lambda: chk.expect_tensor(None, "x"), TypeError, r"x must be a torch.Tensor, got NoneType")
+bad(Q + "expect_tensor", "a list", lambda: chk.expect_tensor([1], "x"), TypeError,
+    r"x must be a torch.Tensor, got list")
+bad(Q + "expect_tensor", "None", lambda: chk.expect_tensor(None, "x"), TypeError,
+    r"x must be a torch.Tensor, got NoneType")
 good(Q + "expect_tensor", "a tensor", lambda: chk.expect_tensor(torch.ones(1), "x"), lambda t: t.shape == (1,))
 bad(Q + "expect_shape", "too many dims", lambda: chk.expect_shape(torch.zeros(2, 3, 4), ("B", "T"), "x"), ValueError,
     r"x must have 2 dimensions \(B, T\), got shape \(2, 3, 4\)")
@@ -571,31 +588,42 @@ bad(Q + "expect_shape", "not a tensor", lambda: chk.expect_shape(np.zeros(2), (2
     r"x must be a torch.Tensor, got ndarray")
 good(Q + "expect_shape", "empty dimension matches None", lambda: chk.expect_shape(torch.zeros(0, 3), (None, 3), "x"),
      lambda r: r == {})
-bad(Q + "expect_positive_int", "0", lambda: chk.expect_positive_int(0, "n"), ValueError, r"n must be a positive integer")
-bad(Q + "expect_positive_int", "True", lambda: chk.expect_positive_int(True, "n"), TypeError, r"n must be a positive integer")
-bad(Q + "expect_positive_int", "NaN", lambda: chk.expect_positive_int(float("nan"), "n"), TypeError, r"n must be a positive")
-bad(Q + "expect_positive_int", "inf", lambda: chk.expect_positive_int(float("inf"), "n"), TypeError, r"n must be a positive")
+bad(Q + "expect_positive_int", "0", lambda: chk.expect_positive_int(0, "n"), ValueError,
+    r"n must be a positive integer")
+bad(Q + "expect_positive_int", "True", lambda: chk.expect_positive_int(True, "n"), TypeError,
+    r"n must be a positive integer")
+bad(Q + "expect_positive_int", "NaN", lambda: chk.expect_positive_int(float("nan"), "n"), TypeError,
+    r"n must be a positive")
+bad(Q + "expect_positive_int", "inf", lambda: chk.expect_positive_int(float("inf"), "n"), TypeError,
+    r"n must be a positive")
 good(Q + "expect_positive_int", "a 0-d integer tensor", lambda: chk.expect_positive_int(torch.tensor(5), "n"),
      lambda r: r == 5 and type(r) is int)
-bad(Q + "expect_int", "below the minimum", lambda: chk.expect_int(-1, "seed"), ValueError, r"seed must be an integer >= 0, got -1")
+bad(Q + "expect_int", "below the minimum", lambda: chk.expect_int(-1, "seed"), ValueError,
+    r"seed must be an integer >= 0, got -1")
 bad(Q + "expect_int", "a float", lambda: chk.expect_int(1.0, "seed"), TypeError, r"seed must be an integer, got 1.0")
-bad(Q + "expect_int", "a numpy bool", lambda: chk.expect_int(np.bool_(True), "seed"), TypeError, r"seed must be an integer")
-good(Q + "expect_int", "no minimum", lambda: chk.expect_int(np.int8(-3), "i", None), lambda r: r == -3 and type(r) is int)
+bad(Q + "expect_int", "a numpy bool", lambda: chk.expect_int(np.bool_(True), "seed"), TypeError,
+    r"seed must be an integer")
+good(Q + "expect_int", "no minimum", lambda: chk.expect_int(np.int8(-3), "i", None),
+     lambda r: r == -3 and type(r) is int)
 bad(Q + "expect_bool", "0", lambda: chk.expect_bool(0, "flag"), TypeError, r"flag must be True or False, got 0 \(int\)")
 bad(Q + "expect_bool", "'False'", lambda: chk.expect_bool("False", "flag"), TypeError, r"flag must be True or False")
 good(Q + "expect_bool", "numpy bool", lambda: chk.expect_bool(np.bool_(False), "flag"), lambda r: r is False)
 bad(Q + "expect_number", "NaN", lambda: chk.expect_number(float("nan"), "lr", 0), ValueError,
     r"lr must be a finite number >= 0, got nan")
-bad(Q + "expect_number", "-inf", lambda: chk.expect_number(float("-inf"), "lr"), ValueError, r"lr must be a finite number")
+bad(Q + "expect_number", "-inf", lambda: chk.expect_number(float("-inf"), "lr"), ValueError,
+    r"lr must be a finite number")
 bad(Q + "expect_number", "a string", lambda: chk.expect_number("0.1", "lr"), TypeError, r"lr must be a finite number")
 bad(Q + "expect_number", "True", lambda: chk.expect_number(True, "lr"), TypeError, r"lr must be a finite number")
 bad(Q + "expect_number", "at the upper bound", lambda: chk.expect_number(1.0, "p", 0, below=1), ValueError,
     r"p must be a finite number >= 0 and < 1, got 1.0")
 good(Q + "expect_number", "a 0-d tensor", lambda: chk.expect_number(torch.tensor(0.5), "p", 0, below=1),
      lambda r: r == 0.5 and type(r) is float)
-bad(Q + "expect_callable", "a string", lambda: chk.expect_callable("relu", "fn"), TypeError, r"fn must be callable, got 'relu'")
-bad(Q + "expect_callable", "None, not optional", lambda: chk.expect_callable(None, "fn"), TypeError, r"fn must be callable")
-good(Q + "expect_callable", "None, optional", lambda: chk.expect_callable(None, "fn", optional=True), lambda r: r is None)
+bad(Q + "expect_callable", "a string", lambda: chk.expect_callable("relu", "fn"), TypeError,
+    r"fn must be callable, got 'relu'")
+bad(Q + "expect_callable", "None, not optional", lambda: chk.expect_callable(None, "fn"), TypeError,
+    r"fn must be callable")
+good(Q + "expect_callable", "None, optional", lambda: chk.expect_callable(None, "fn", optional=True),
+     lambda r: r is None)
 bad(Q + "expect_path", "a number", lambda: chk.expect_path(3, "root", "folder path"), TypeError,
     r"root must be a folder path \(str or os.PathLike\), got 3 \(int\)")
 bad(Q + "expect_path", "bytes", lambda: chk.expect_path(b"runs", "root"), TypeError, r"root must be a file path")
@@ -603,11 +631,13 @@ good(Q + "expect_path", "a str", lambda: chk.expect_path("runs/x", "root"), lamb
 bad(Q + "expect_mapping", "a list of pairs", lambda: chk.expect_mapping([("a", 1)], "metrics", "name -> fn"), TypeError,
     r"metrics must be a dict of name -> fn, got \[\('a', 1\)\] \(list\)")
 good(Q + "expect_mapping", "a History", lambda: chk.expect_mapping(tr.History(a=[1.0]), "h", "x"), lambda r: "a" in r)
-bad(Q + "expect_iterable", "an int", lambda: chk.expect_iterable(3, "loader"), TypeError, r"loader must be an iterable of")
+bad(Q + "expect_iterable", "an int", lambda: chk.expect_iterable(3, "loader"), TypeError,
+    r"loader must be an iterable of")
 bad(Q + "expect_iterable", "a string", lambda: chk.expect_iterable("data", "loader"), TypeError,
     r"loader must be an iterable")
 good(Q + "expect_iterable", "a DataLoader is not started", lambda: (lambda g: (chk.expect_iterable(
-    torch.utils.data.DataLoader(list(range(4)), shuffle=True, generator=g), "loader"), g.get_state()))(G().manual_seed(0)),
+    torch.utils.data.DataLoader(list(range(4)), shuffle=True, generator=g), "loader"),
+    g.get_state()))(G().manual_seed(0)),
      lambda r: torch.equal(r[1], G().manual_seed(0).get_state()))
 
 # ============================================================================= cifar10
@@ -624,7 +654,8 @@ bad(F10 + "load_cifar10", "two sizes", lambda: cif.load_cifar10(sizes=(10, 2), s
     r"sizes must be \(train, validation, test\)")
 bad(F10 + "load_cifar10", "more than CIFAR-10 has", lambda: cif.load_cifar10(sizes=(50_000, 1, 1), synthetic=True),
     ValueError, r"CIFAR-10 has 50000 training and 10000 test images")
-bad(F10 + "load_cifar10", "negative seed", lambda: cif.load_cifar10(sizes=(4, 2, 2), synthetic=True, seed=-1), ValueError,
+bad(F10 + "load_cifar10", "negative seed", lambda: cif.load_cifar10(sizes=(4, 2, 2), synthetic=True, seed=-1),
+    ValueError,
     r"seed must be an integer >= 0")
 bad(F10 + "load_cifar10", "root a number", lambda: cif.load_cifar10(root=5, sizes=(4, 2, 2), synthetic=True), TypeError,
     r"root must be a folder path")
@@ -639,7 +670,8 @@ good(F10 + "load_cifar10", "COURSE_CIFAR10_SYNTHETIC=y", printed(with_env(lambda
      lambda out: "SYNTHETIC stand-in" in out)
 good(F10 + "load_cifar10", "synthetic, tiny", lambda: cif.load_cifar10(sizes=(4, 2, 2), synthetic=True),
      lambda d: d.synthetic and d.image_shape == (32, 32, 3) and len(d.train_labels) == 4 and d.tag == " [SYNTHETIC]")
-bad(F10 + "offline_message", "root a number", lambda: cif.offline_message(5, "x"), TypeError, r"root must be a folder path")
+bad(F10 + "offline_message", "root a number", lambda: cif.offline_message(5, "x"), TypeError,
+    r"root must be a folder path")
 good(F10 + "offline_message", "root a string", lambda: cif.offline_message("some/folder", "no network"),
      lambda m: "some/folder" in m and cif.CIFAR10_MD5 in m and "no network" in m)
 bad(F10 + "synthetic_cifar10", "n 0", lambda: cif.synthetic_cifar10(0), ValueError, r"n must be a positive integer")
@@ -704,7 +736,8 @@ BS = D + "beam_search"
 bad(BS, "beam_size 0", lambda: dec.beam_search(uniform_step(), None, bos_id=1, eos_id=2, max_len=3, beam_size=0,
                                                batch_size=1), ValueError, r"beam_size must be a positive integer")
 bad(BS, "n_best > beam_size", lambda: dec.beam_search(uniform_step(), None, bos_id=1, eos_id=2, max_len=3, beam_size=2,
-                                                      n_best=3, batch_size=1), ValueError, r"n_best \(3\) cannot exceed")
+                                                      n_best=3, batch_size=1), ValueError,
+                                                      r"n_best \(3\) cannot exceed")
 bad(BS, "alpha inf", lambda: dec.beam_search(uniform_step(), None, bos_id=1, eos_id=2, max_len=3, alpha=float("inf"),
                                              batch_size=1), ValueError, r"alpha")
 bad(BS, "pad_id -1", lambda: dec.beam_search(uniform_step(), None, bos_id=1, eos_id=2, max_len=3, pad_id=-1,
@@ -793,7 +826,8 @@ bad(EV, "metrics a list", lambda: ep.evaluate(linear(), batches(), F.cross_entro
     r"metrics must be a dict of name -> fn\(outputs, targets\)")
 bad(EV, "a metric not callable", lambda: ep.evaluate(linear(), batches(), F.cross_entropy, metrics={"acc": "accuracy"}),
     TypeError, r"metrics\['acc'\] must be callable")
-bad(EV, "loss per sample", lambda: ep.evaluate(linear(), batches(), lambda o, t: F.cross_entropy(o, t, reduction="none")),
+bad(EV, "loss per sample", lambda: ep.evaluate(linear(), batches(), lambda o, t: F.cross_entropy(o, t,
+                                                                                                 reduction="none")),
     ValueError, r"the loss must be a scalar float tensor")
 bad(EV, "unknown device", lambda: ep.evaluate(linear(), batches(), F.cross_entropy, device="gpu"), ValueError,
     r"Unknown device")
@@ -856,7 +890,8 @@ good(X + "check", "NaN answer", printed(lambda: ex.check("05.1", torch.full((3, 
                                                          k=x3(3, 4), v=x3(3, 4))),
      lambda out: "contains NaN" in out)
 bad(X + "judge", "id None", lambda: ex.judge(None, 1), TypeError, r"exercise id must be a string")
-good(X + "judge", "a string for a tensor answer", lambda: ex.judge("05.1", "tensor", q=x3(3, 4), k=x3(3, 4), v=x3(3, 4)),
+good(X + "judge", "a string for a tensor answer", lambda: ex.judge("05.1", "tensor", q=x3(3, 4), k=x3(3, 4), v=x3(3,
+                                                                                                                  4)),
      lambda r: r[0] is False and "expected a number or tensor" in r[1])
 bad(X + "get_exercise", "id an int", lambda: ex.get_exercise(5), TypeError, r"exercise id must be a string")
 bad(X + "get_exercise", "notebook without exercises", lambda: ex.get_exercise("98.1"), KeyError,
@@ -913,7 +948,8 @@ bad(I + "as_label_array", "float labels", lambda: img.as_label_array(np.array([0
     r"integer class indices")
 bad(I + "as_label_array", "NaN labels", lambda: img.as_label_array([0, float("nan")], 2), TypeError,
     r"integer class indices")
-bad(I + "as_label_array", "wrong count", lambda: img.as_label_array([0, 1, 2], 2), ValueError, r"one class index per image")
+bad(I + "as_label_array", "wrong count", lambda: img.as_label_array([0, 1, 2], 2), ValueError,
+    r"one class index per image")
 bad(I + "as_label_array", "out of range", lambda: img.as_label_array([0, 3], 2, num_classes=3), ValueError,
     r"class indices in \[0, 3\)")
 bad(I + "as_label_array", "negative", lambda: img.as_label_array([0, -1], 2), ValueError, r"class indices in >= 0")
@@ -959,7 +995,8 @@ bad(IS, "mean without std", lambda: img.ImageSplits(pair, pair, pair, ["a", "b",
     r"give both mean and std")
 bad(IS, "synthetic='no'", lambda: img.ImageSplits(pair, pair, pair, ["a", "b", "c"], synthetic="no"), TypeError,
     r"synthetic must be True or False")
-good(IS, "given stats kept", lambda: img.ImageSplits(pair, pair, pair, ["a", "b", "c"], mean=(0.5,) * 3, std=(0.2,) * 3),
+good(IS, "given stats kept", lambda: img.ImageSplits(pair, pair, pair, ["a", "b", "c"], mean=(0.5,) * 3, std=(0.2,
+                                                                                                              ) * 3),
      lambda d: d.mean == (0.5,) * 3 and d.stats_given)
 FA = IS + ".from_arrays"
 bad(FA, "val_size 1.5", lambda: img.ImageSplits.from_arrays(images_u8(), labels_of(), ["a", "b", "c"], val_size=1.5),
@@ -967,11 +1004,13 @@ bad(FA, "val_size 1.5", lambda: img.ImageSplits.from_arrays(images_u8(), labels_
 bad(FA, "test_size 0", lambda: img.ImageSplits.from_arrays(images_u8(), labels_of(), ["a", "b", "c"], test_size=0),
     ValueError, r"test_size must be an integer >= 1")
 bad(FA, "val_size NaN", lambda: img.ImageSplits.from_arrays(images_u8(), labels_of(), ["a", "b", "c"],
-                                                            val_size=float("nan")), ValueError, r"val_size as a fraction")
+                                                            val_size=float("nan")), ValueError,
+                                                            r"val_size as a fraction")
 bad(FA, "nothing left to train", lambda: img.ImageSplits.from_arrays(images_u8(3), labels_of(3), ["a", "b", "c"],
                                                                      val_size=1, test_size=2), ValueError,
     r"leave some for training")
-bad(FA, "labels one short", lambda: img.ImageSplits.from_arrays(images_u8(), labels_of(11), ["a", "b", "c"]), ValueError,
+bad(FA, "labels one short", lambda: img.ImageSplits.from_arrays(images_u8(), labels_of(11), ["a", "b", "c"]),
+    ValueError,
     r"one class index per image, shape \(12,\)")
 good(FA, "sizes add up", lambda: img.ImageSplits.from_arrays(images_u8(), labels_of(), ["a", "b", "c"], val_size=0.25,
                                                              test_size=2),
@@ -979,12 +1018,15 @@ good(FA, "sizes add up", lambda: img.ImageSplits.from_arrays(images_u8(), labels
 bad(IS + ".arrays", "unknown split", lambda: splits().arrays("training"), ValueError,
     r"split must be 'train', 'val' or 'test', got 'training'")
 good(IS + ".arrays", "train", lambda: splits().arrays("train"), lambda r: r[0].shape == (8, 8, 8, 3))
-bad(IS + ".tensors", "split None", lambda: splits().tensors(None), ValueError, r"split must be 'train', 'val' or 'test'")
+bad(IS + ".tensors", "split None", lambda: splits().tensors(None), ValueError,
+    r"split must be 'train', 'val' or 'test'")
 good(IS + ".tensors", "channels first", lambda: splits().tensors("val"),
      lambda r: r[0].shape == (2, 3, 8, 8) and r[0].dtype == torch.uint8 and r[1].dtype == torch.int64)
 bad(IS + ".dataset", "transform a string", lambda: splits().dataset("test", transform="ToTensor"), TypeError,
     r"transform must be callable")
-good(IS + ".dataset", "PIL images", lambda: splits().dataset("test")[0], lambda r: r[0].size == (8, 8) and r[1] in (0, 1, 2))
+good(IS + ".dataset", "PIL images", lambda: splits().dataset("test")[0], lambda r: r[0].size == (8,
+                                                                                                 8) and r[1] in (0,
+                                                                                                                 1, 2))
 good(IS + ".describe", "one line", lambda: splits().describe(), lambda s: "train 8, validation 2, test 2" in s)
 good(IS + ".image_shape", "(H, W, C)", lambda: splits().image_shape, lambda r: r == (8, 8, 3))
 good(IS + ".channels", "3", lambda: splits().channels, lambda r: r == 3)
@@ -1008,13 +1050,15 @@ good(AI + ".image", "negative index counts from the end", lambda: img.ArrayImage
 good(AI, "five channels served as arrays", lambda: img.ArrayImageDataset(images_u8(2, c=5), [0, 1])[1],
      lambda r: isinstance(r[0], np.ndarray) and r[0].shape == (8, 8, 5) and r[1] == 1)
 DA = I + "dataset_to_arrays"
-bad(DA, "channels 2", lambda: img.dataset_to_arrays([], channels=2), ValueError, r"channels must be 1 \(greyscale\) or 3")
+bad(DA, "channels 2", lambda: img.dataset_to_arrays([], channels=2), ValueError,
+    r"channels must be 1 \(greyscale\) or 3")
 bad(DA, "size 0", lambda: img.dataset_to_arrays([], size=(0, 4)), ValueError, r"size \(H\) must be an integer >= 1")
 bad(DA, "size a string", lambda: img.dataset_to_arrays([], size="32"), TypeError, r"size \(H\) must be an integer")
 bad(DA, "empty dataset", lambda: img.dataset_to_arrays([]), ValueError, r"the dataset is empty")
 bad(DA, "tensors instead of images", lambda: img.dataset_to_arrays([(torch.zeros(3, 4, 4), 0)]), TypeError,
     r"not a PIL image: create the dataset without a transform")
-bad(DA, "items not pairs", lambda: img.dataset_to_arrays([images_u8(1)[0]]), TypeError, r"must be an \(image, label\) pair")
+bad(DA, "items not pairs", lambda: img.dataset_to_arrays([images_u8(1)[0]]), TypeError,
+    r"must be an \(image, label\) pair")
 bad(DA, "a float label", lambda: img.dataset_to_arrays([(images_u8(1)[0], 0.5)]), TypeError,
     r"the label of item 0 must be an integer")
 bad(DA, "sizes differ", lambda: img.dataset_to_arrays([(images_u8(1)[0], 0), (images_u8(1, 4, 4)[0], 1)]), ValueError,
@@ -1033,7 +1077,8 @@ bad(DL, "images a numpy array", lambda: ld.DeviceLoader(images_u8(6), y6, batch_
 bad(DL, "5-D images", lambda: ld.DeviceLoader(u8[None], y6, batch_size=2), ValueError, r"images must have 4 dimensions")
 bad(DL, "no images", lambda: ld.DeviceLoader(u8[:0], y6[:0], batch_size=2), ValueError, r"images is empty")
 bad(DL, "float labels", lambda: ld.DeviceLoader(u8, y6.float(), batch_size=2), TypeError, r"labels must be integer")
-bad(DL, "negative label", lambda: ld.DeviceLoader(u8, y6 - 1, batch_size=2), ValueError, r"labels must be class indices >= 0")
+bad(DL, "negative label", lambda: ld.DeviceLoader(u8, y6 - 1, batch_size=2), ValueError,
+    r"labels must be class indices >= 0")
 bad(DL, "labels one short", lambda: ld.DeviceLoader(u8, y6[:5], batch_size=2), ValueError,
     r"labels must have size 6 in dimension 0")
 bad(DL, "batch_size 0", lambda: ld.DeviceLoader(u8, y6, batch_size=0), ValueError, r"batch_size must be a positive")
@@ -1046,7 +1091,8 @@ bad(DL, "mean without std", lambda: ld.DeviceLoader(u8, y6, batch_size=2, mean=(
 bad(DL, "NaN std", lambda: ld.DeviceLoader(u8, y6, batch_size=2, mean=(0.5,) * 3, std=(float("nan"),) * 3), ValueError,
     r"std must be finite")
 bad(DL, "unknown device", lambda: ld.DeviceLoader(u8, y6, batch_size=2, device="gpu"), ValueError, r"Unknown device")
-bad(DL, "negative seed", lambda: ld.DeviceLoader(u8, y6, batch_size=2, seed=-1), ValueError, r"seed must be an integer >= 0")
+bad(DL, "negative seed", lambda: ld.DeviceLoader(u8, y6, batch_size=2, seed=-1), ValueError,
+    r"seed must be an integer >= 0")
 good(DL, "drop_last", lambda: len(ld.DeviceLoader(u8, y6, batch_size=4, drop_last=True)), lambda r: r == 1)
 good(DL, "greyscale (N, H, W)", lambda: next(iter(ld.DeviceLoader(u8[:, 0], y6, batch_size=4))),
      lambda r: r[0].shape == (4, 1, 8, 8) and r[0].dtype == torch.float32)
@@ -1070,7 +1116,8 @@ good(ES, "keys without augmentation", lambda: list(ld.EpochSampler(3, shuffle=Fa
                                                                     generator=G())),
      lambda r: r == [(0, 0, 0, False), (1, 0, 0, False), (2, 0, 0, False)])
 AU = L + "AugmentedImages"
-bad(AU, "std of zero", lambda: ld.AugmentedImages(splits().dataset("train"), (0.5,) * 3, (0.0,) * 3, aug.Augmentation()),
+bad(AU, "std of zero", lambda: ld.AugmentedImages(splits().dataset("train"), (0.5,) * 3, (0.0,) * 3,
+                                                  aug.Augmentation()),
     ValueError, r"std must be positive")
 bad(AU, "augmentation True", lambda: ld.AugmentedImages(splits().dataset("train"), (0.5,) * 3, (0.5,) * 3, "crop"),
     TypeError, r"augment must be True, False or an Augmentation")
@@ -1137,7 +1184,8 @@ bad("mode.describe_mode", "COURSE_FAST=-1", with_env(md.describe_mode, COURSE_FA
 good("mode.describe_mode", "full", with_env(md.describe_mode, COURSE_FAST="0"), lambda s: s.startswith("FULL mode"))
 
 # ============================================================================= notebook
-bad("notebook.setup_notebook", "negative seed", lambda: nbk.setup_notebook(-1), ValueError, r"seed must be in \[0, 2\*\*32\)")
+bad("notebook.setup_notebook", "negative seed", lambda: nbk.setup_notebook(-1), ValueError,
+    r"seed must be in \[0, 2\*\*32\)")
 bad("notebook.setup_notebook", "unknown device", lambda: nbk.setup_notebook(0, device="gpu"), ValueError,
     r"Unknown device 'gpu'")
 bad("notebook.setup_notebook", "deterministic a string", lambda: nbk.setup_notebook(0, deterministic="no"), TypeError,
@@ -1165,7 +1213,8 @@ bad(W + "encode_target", "NaN", lambda: nw.encode_target(float("nan")), TypeErro
 good(W + "encode_target", "seven", lambda: nw.encode_target(7), lambda r: r == [nw.TGT_INDEX["seven"], nw.EOS_ID])
 CT = W + "check_token_ids"
 bad(CT, "float ids", lambda: nw.check_token_ids(torch.zeros(2), 5, "ids"), TypeError, r"ids must be an integer tensor")
-bad(CT, "a list", lambda: nw.check_token_ids([1, 2], 5, "ids"), TypeError, r"ids must be an integer tensor of token ids, got list")
+bad(CT, "a list", lambda: nw.check_token_ids([1, 2], 5, "ids"), TypeError,
+    r"ids must be an integer tensor of token ids, got list")
 bad(CT, "out of vocab", lambda: nw.check_token_ids(torch.tensor([0, 5]), 5, "ids"), ValueError,
     r"outside the vocabulary \[0, 5\): min 0, max 5")
 bad(CT, "negative id", lambda: nw.check_token_ids(torch.tensor([-1]), 5, "ids"), ValueError, r"outside the vocabulary")
@@ -1268,7 +1317,8 @@ good(EM, "eos required, tail ignored", lambda: nw.exact_match([nw.encode_target(
                                                               [5, 6]), lambda r: r == 0.5)
 
 # ============================================================================= paths
-bad("paths.is_course_clone", "folder None", lambda: pth.is_course_clone(None), TypeError, r"folder must be a folder path")
+bad("paths.is_course_clone", "folder None", lambda: pth.is_course_clone(None), TypeError,
+    r"folder must be a folder path")
 good("paths.is_course_clone", "a string folder", lambda: pth.is_course_clone(str(fresh_dir())), lambda r: r is False)
 bad("paths.data_dir", "COURSE_DATA names a file", with_env(pth.data_dir, COURSE_DATA=__file__), NotADirectoryError,
     r"COURSE_DATA=.* names a file, not a folder")
@@ -1313,7 +1363,8 @@ bad(PF, "a line not a pair", lambda: plo.plot_fit([1, 2], [1, 2], {"fit": [1, 2,
 good(PF, "tensors", lambda: plo.plot_fit(torch.tensor([2.0, 1.0]), torch.tensor([4.0, 2.0]), {"f": ([2, 1], [4, 2])}),
      lambda ax: ax.lines[0].get_xdata().tolist() == [1, 2])
 IG = PL + "image_grid"
-bad(IG, "3-D images", lambda: plo.image_grid(torch.zeros(3, 8, 8)), ValueError, r"\(N, C, H, W\) tensor, got \(3, 8, 8\)")
+bad(IG, "3-D images", lambda: plo.image_grid(torch.zeros(3, 8, 8)), ValueError,
+    r"\(N, C, H, W\) tensor, got \(3, 8, 8\)")
 bad(IG, "2 channels", lambda: plo.image_grid(torch.zeros(1, 2, 4, 4)), ValueError, r"1 or 3 channels")
 bad(IG, "titles count", lambda: plo.image_grid(torch.zeros(2, 1, 4, 4), ["a"]), ValueError, r"1 titles for 2 images")
 bad(IG, "no images", lambda: plo.image_grid(torch.zeros(0, 3, 4, 4)), ValueError, r"images is empty")
@@ -1327,7 +1378,8 @@ good(IG, "uint8 greyscale", lambda: plo.image_grid(torch.full((3, 1, 4, 4), 255,
      lambda axes: axes.shape == (2, 2) and np.allclose(axes[0, 0].images[0].get_array(), 1.0))
 HM = PL + "heatmap"
 bad(HM, "1-D", lambda: plo.heatmap([1, 2, 3]), ValueError, r"matrix must be 2-D")
-bad(HM, "row labels count", lambda: plo.heatmap(np.zeros((2, 2)), row_labels=["a"]), ValueError, r"1 row labels for 2 rows")
+bad(HM, "row labels count", lambda: plo.heatmap(np.zeros((2, 2)), row_labels=["a"]), ValueError,
+    r"1 row labels for 2 rows")
 bad(HM, "empty", lambda: plo.heatmap(np.zeros((0, 3))), ValueError, r"matrix is empty")
 good(HM, "NaN cell", lambda: plo.heatmap(np.array([[0.5, float("nan")], [0.2, 0.1]])),
      lambda ax: ax.get_xlabel() == "column" and len(ax.texts) == 4)
@@ -1563,7 +1615,8 @@ def test_every_public_name_has_a_case() -> None:
     public = public_names()
     covered = {case.covers for case in CASES}
     missing = sorted(public - covered - set(EXEMPT))
-    assert not missing, f"public names of course_utils without a bad-input case (add cases, or an EXEMPT entry): {missing}"
+    assert not missing, (f"public names of course_utils without a bad-input case (add cases, or an EXEMPT entry): "
+                         f"{missing}")
     assert not covered - public, f"cases cover names that are not public: {sorted(covered - public)}"
     assert not set(EXEMPT) - public, f"EXEMPT lists names that are not public: {sorted(set(EXEMPT) - public)}"
     assert len({case.id for case in CASES}) == len(CASES), "two cases share a name"
@@ -1600,5 +1653,6 @@ if __name__ == "__main__":
     print(f"\npackage: {PACKAGE_DIR}")
     print(f"public names: {len(names)} ({len(top)} top-level, {len(names) - len(top)} methods/properties), "
           f"{len(EXEMPT)} exempt; names with cases: {len(covered & names)}; cases: {len(CASES)} "
-          f"({sum(c.raises is not None for c in CASES)} expect an error, {sum(c.raises is None for c in CASES)} a result)")
+          f"({sum(c.raises is not None for c in CASES)} expect an error, "
+          f"{sum(c.raises is None for c in CASES)} a result)")
     print("verdicts:", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
