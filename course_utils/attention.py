@@ -7,13 +7,28 @@ import math
 import torch
 from torch import nn
 
-from .checks import expect_positive_int, expect_shape, expect_tensor
+from .checks import expect_bool, expect_positive_int, expect_shape, expect_tensor
+from .device import get_device
+
+
+def _broadcast(*shapes: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The broadcast of ``shapes`` (NumPy rules), or None if they do not broadcast.
+
+    Plain Python: ``torch.broadcast_shapes`` imports torch's symbolic-shape machinery on first use (a second).
+    """
+    out: list[int] = []
+    for sizes in zip(*(((1,) * (max(map(len, shapes)) - len(s)) + tuple(s)) for s in shapes)):
+        big = {n for n in sizes if n != 1}
+        if len(big) > 1:
+            return None
+        out.append(big.pop() if big else 1)
+    return tuple(out)
 
 
 def causal_mask(size: int, device: torch.device | str | None = None) -> torch.Tensor:
-    """(T, T) boolean mask, True where attention is allowed: position i sees positions <= i."""
+    """(T, T) boolean mask, True where attention is allowed: position i sees positions <= i (default device: CPU)."""
     size = expect_positive_int(size, "causal_mask size")
-    return torch.ones(size, size, dtype=torch.bool, device=device).tril()
+    return torch.ones(size, size, dtype=torch.bool, device=get_device(device) if device is not None else None).tril()
 
 
 def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
@@ -29,6 +44,10 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
 
     Returns:
         out (..., Tq, dv) and weights (..., Tq, Tk).
+
+    Raises:
+        TypeError: not tensors, not floating point, dtypes that differ, or a mask that is not boolean.
+        ValueError: shapes that do not fit (..., T, d), tensors on different devices, a mask that does not broadcast.
     """
     for name, t in (("q", q), ("k", k), ("v", v)):
         expect_tensor(t, name)
@@ -38,16 +57,25 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
         raise ValueError(f"q and k must share the last dimension d, got {q.shape[-1]} and {k.shape[-1]}")
     if k.shape[-2] != v.shape[-2]:
         raise ValueError(f"k and v must have the same length Tk, got {k.shape[-2]} and {v.shape[-2]}")
+    if not (q.is_floating_point() and k.is_floating_point() and v.is_floating_point()):
+        raise TypeError(f"q, k, v must be floating-point tensors, got {q.dtype}, {k.dtype}, {v.dtype}")
+    if not q.dtype == k.dtype == v.dtype:
+        raise TypeError(f"q, k, v must have the same dtype, got {q.dtype}, {k.dtype}, {v.dtype}: "
+                        "convert with .to(dtype)")
+    if not q.device == k.device == v.device:
+        raise ValueError(f"q, k, v must be on the same device, got {q.device}, {k.device}, {v.device}: move them with "
+                         ".to(device)")
+    if _broadcast(q.shape[:-2], k.shape[:-2], v.shape[:-2]) is None:
+        raise ValueError(f"the leading (batch) dimensions of q, k, v do not broadcast: {tuple(q.shape)}, "
+                         f"{tuple(k.shape)}, {tuple(v.shape)}")
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., Tq, Tk)
     if mask is not None:
         expect_tensor(mask, "mask")
         if mask.dtype != torch.bool:
             raise TypeError(f"mask must be a boolean tensor (True = may attend), got {mask.dtype}")
-        try:
-            torch.broadcast_shapes(mask.shape, scores.shape)
-        except RuntimeError:
+        if _broadcast(mask.shape, scores.shape) is None:
             raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to the scores "
-                             f"(..., Tq, Tk) = {tuple(scores.shape)}") from None
+                             f"(..., Tq, Tk) = {tuple(scores.shape)}")
         scores = scores.masked_fill(~mask, float("-inf"))
     weights = torch.softmax(scores, dim=-1)
     if mask is not None:
@@ -66,6 +94,7 @@ class MultiHeadAttention(nn.Module):
 
     def __init__(self, embed_dim: int, num_heads: int, bias: bool = True) -> None:
         super().__init__()
+        bias = expect_bool(bias, "bias")
         embed_dim = expect_positive_int(embed_dim, "embed_dim")
         num_heads = expect_positive_int(num_heads, "num_heads")
         if embed_dim % num_heads != 0:
@@ -91,11 +120,23 @@ class MultiHeadAttention(nn.Module):
         mask, and which one it is must not depend on whether B happens to equal Tq.
 
         Raises:
-            ValueError: a mask that is not 4-D, or whose sizes do not fit (B, H, Tq, Tk).
+            ValueError: a mask that is not 4-D, or whose sizes do not fit (B, H, Tq, Tk); inputs that are not
+                (B, T, C), or not on the device of the module's weights.
+            TypeError: inputs whose dtype is not the weights' dtype.
         """
         dims = expect_shape(query, ("B", "Tq", self.embed_dim), "query")
         expect_shape(key, (dims["B"], "Tk", self.embed_dim), "key")
         expect_shape(value, (dims["B"], key.shape[1], self.embed_dim), "value")
+        weight = self.q_proj.weight
+        for name, t in (("query", query), ("key", key), ("value", value)):
+            if t.dtype != weight.dtype:
+                want = str(weight.dtype).removeprefix("torch.")
+                raise TypeError(f"{name} must be {want} like the module's weights, got {t.dtype}: convert it with "
+                                f".to(torch.{want}) (or the module with .to(dtype))")
+            if t.device != weight.device:
+                raise ValueError(f"{name} is on {t.device} but the module's weights are on {weight.device}: "
+                                 f"move one of "
+                                 f"them, e.g. {name}.to('{weight.device}')")
         if mask is not None:
             self._check_mask(mask, dims["B"], query.shape[1], key.shape[1])
         q, k, v = self._heads(self.q_proj(query)), self._heads(self.k_proj(key)), self._heads(self.v_proj(value))
@@ -120,6 +161,8 @@ class MultiHeadAttention(nn.Module):
     @torch.no_grad()
     def load_from_torch(self, mha: nn.MultiheadAttention) -> MultiHeadAttention:
         """Copy the weights of a same-sized ``nn.MultiheadAttention`` into this module; returns self."""
+        if not isinstance(mha, nn.MultiheadAttention):
+            raise TypeError(f"mha must be an nn.MultiheadAttention, got {type(mha).__name__}")
         if mha.embed_dim != self.embed_dim or mha.num_heads != self.num_heads:
             raise ValueError(
                 f"size mismatch: nn.MultiheadAttention has embed_dim={mha.embed_dim}, num_heads={mha.num_heads}; "

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .checks import expect_shape
+from .checks import expect_positive_int, expect_shape
 from .images import _as_int, _expect_bool
 
 
@@ -41,6 +41,7 @@ class Augmentation:
 
     def check(self, height: int, width: int) -> None:
         """Refuse a crop whose window could miss the image entirely (padding >= the image's side)."""
+        height, width = expect_positive_int(height, "height"), expect_positive_int(width, "width")
         if self.crop_padding >= min(height, width):
             raise ValueError(f"crop_padding={self.crop_padding} is too large for {height}x{width} images: it must be "
                              f"smaller than the shorter side ({min(height, width)}); a few pixels is usual")
@@ -80,6 +81,7 @@ def draw_epoch(n: int, generator: torch.Generator, *, shuffle: bool, augmentatio
     n = _as_int(n, "n", 1)
     if not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    shuffle = _expect_bool(shuffle, "shuffle")
     augmentation = as_augmentation(augmentation)
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     p = augmentation.crop_padding
@@ -93,6 +95,8 @@ def draw_worker_seed(generator: torch.Generator) -> int:
 
     ``DeviceLoader`` makes it too, so that both paths walk the generator's stream in step.
     """
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
     return int(torch.empty((), dtype=torch.int64).random_(generator=generator).item())
 
 
@@ -127,11 +131,11 @@ def random_crop(images: torch.Tensor, offsets: torch.Tensor, padding: int = 4) -
     padding = _as_int(padding, "padding")
     if offsets.dtype.is_floating_point or offsets.dtype.is_complex or offsets.dtype == torch.bool:
         raise TypeError(f"offsets must be integers (top, left), got dtype {offsets.dtype}")
-    offsets = offsets.to(images.device, torch.int64)
+    # checked where they are (usually the CPU, where reading them costs nothing), then moved to the images
     if offsets.numel() and (int(offsets.min()) < 0 or int(offsets.max()) > 2 * padding):
         raise ValueError(f"offsets must lie in [0, 2 * padding] = [0, {2 * padding}] so that the window stays "
                          f"inside the padded image; got values from {int(offsets.min())} to {int(offsets.max())}")
-    return _crop(images, offsets, padding)
+    return _crop(images, offsets.to(images.device, torch.int64), padding)
 
 
 def flip_horizontal(images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -140,6 +144,9 @@ def flip_horizontal(images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     expect_shape(mask, (images.shape[0],), "mask")
     if mask.dtype != torch.bool:
         raise TypeError(f"mask must be a bool tensor (True: flip this image), got dtype {mask.dtype}")
+    if mask.device != images.device and mask.device.type != "cpu":
+        raise ValueError(f"mask is on {mask.device} but images are on {images.device}: put mask on the images' device "
+                         "(or the CPU)")
     return torch.where(mask.to(images.device).view(-1, 1, 1, 1), images.flip(-1), images)
 
 

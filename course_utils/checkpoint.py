@@ -22,6 +22,7 @@ import pickle
 import random
 import re
 import secrets
+import zipfile
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -30,6 +31,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+
+from .checks import expect_bool, expect_int, expect_mapping, expect_path
+from .device import get_device
 
 FORMAT_VERSION = 1
 LAST = "last.pt"
@@ -131,6 +135,26 @@ def _write_atomic(data: bytes, path: Path) -> Path:
     return path
 
 
+def _file_path(path: Any, name: str) -> Path:
+    """``path`` as a Path, refused when it is not a path or names an existing folder."""
+    path = expect_path(path, name)
+    if path.is_dir():
+        raise IsADirectoryError(f"{name}={str(path)!r} is a folder: pass a file name inside it, e.g. {path / LAST}")
+    return path
+
+
+def _generator(value: Any, name: str = "data_generator") -> torch.Generator | None:
+    if value is not None and not isinstance(value, torch.Generator):
+        raise TypeError(f"{name} must be a torch.Generator or None, got {type(value).__name__}")
+    return value
+
+
+def _has_method(value: Any, name: str, method: str) -> None:
+    if value is not None and not callable(getattr(value, method, None)):
+        raise TypeError(f"{name} must have {method}() (a torch object such as an LR scheduler or GradScaler) or be "
+                        f"None, got {type(value).__name__}")
+
+
 def atomic_save(obj: Any, path: PathLike) -> Path:
     """``torch.save(obj)`` to ``path`` atomically; refuse values that would not load with ``weights_only=True``.
 
@@ -145,7 +169,7 @@ def atomic_save(obj: Any, path: PathLike) -> Path:
         TypeError: ``obj`` holds a value ``torch.load(weights_only=True)`` would refuse (the message names it).
         OSError: the file could not be written (a full disk says so); the previous file is left intact.
     """
-    path = Path(path)
+    path = _file_path(path, "path")
     data = _encode(obj)
     path.parent.mkdir(parents=True, exist_ok=True)
     return _write_atomic(data, path)
@@ -153,7 +177,9 @@ def atomic_save(obj: Any, path: PathLike) -> Path:
 
 def remove_temporary_files(folder: PathLike, names: Iterable[str] = (LAST, BEST)) -> list[Path]:
     """Delete what interrupted saves of ``names`` left in ``folder`` (``.<name>.*.tmp``); return the paths."""
-    folder = Path(folder)
+    folder = expect_path(folder, "folder", "folder path")
+    if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
+        raise TypeError(f"names must be a list of checkpoint file names, e.g. ['last.pt'], got {names!r}")
     removed = []
     for name in names:
         for stray in folder.glob(f".{name}.*.tmp"):
@@ -171,7 +197,7 @@ def check_writable(folder: PathLike) -> Path:
     Raises:
         OSError: (PermissionError, NotADirectoryError, a full disk...) naming the folder and what to do.
     """
-    folder = Path(folder)
+    folder = expect_path(folder, "folder", "folder path")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".{_PROBE}.{secrets.token_hex(4)}.tmp"  # removed below, or by the next run if killed
@@ -195,6 +221,7 @@ def capture_rng_state(data_generator: torch.Generator | None = None) -> dict[str
     Args:
         data_generator: the generator that orders (and here also augments) the training data.
     """
+    _generator(data_generator)
     np_kind, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
     py_version, py_state, py_gauss = random.getstate()
     state: dict[str, Any] = {
@@ -211,7 +238,18 @@ def capture_rng_state(data_generator: torch.Generator | None = None) -> dict[str
 
 
 def restore_rng_state(state: Mapping[str, Any], data_generator: torch.Generator | None = None) -> None:
-    """Put back the random states saved by ``capture_rng_state``."""
+    """Put back the random states saved by ``capture_rng_state``.
+
+    Raises:
+        TypeError, ValueError: ``state`` is not such a dict, or ``data_generator`` not a torch.Generator.
+    """
+    if not isinstance(state, Mapping):
+        raise TypeError(f"state must be what capture_rng_state returned (a dict with 'torch', 'numpy', 'python'), "
+                        f"got {type(state).__name__}")
+    missing = [key for key in ("torch", "numpy", "python") if key not in state]
+    if missing:
+        raise ValueError(f"state must be what capture_rng_state returned: missing {missing}")
+    _generator(data_generator)
     state = _on_cpu(state)  # generators take CPU byte tensors, even after load(map_location="cuda")
     torch.set_rng_state(state["torch"])
     numpy_state = state["numpy"]
@@ -245,19 +283,45 @@ def _unwrap(model: nn.Module) -> nn.Module:
 
 
 # ----------------------------------------------------------------------------- save and load
+def _history_lists(history: Any) -> dict[str, list[float]]:
+    """``history`` as {key: list of floats}; TypeError naming the first entry that is not a list of numbers."""
+    if history is None:
+        return {}
+    expect_mapping(history, "history", "key -> list of numbers (e.g. a History)")
+    out = {}
+    for key, values in history.items():
+        try:
+            if isinstance(values, (str, bytes)) or any(isinstance(v, (str, bytes)) for v in values):
+                raise TypeError  # float("0.5") would pass: a string is never a logged number
+            out[key] = [float(v) for v in values]
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(f"history[{key!r}] must be a list of numbers, got {values!r:.60}") from None
+    return out
+
+
 def checkpoint_state(model: nn.Module, *, optimizer: torch.optim.Optimizer | None = None, scheduler: Any | None = None,
                      scaler: Any | None = None, epoch: int = 0, history: Mapping[str, list[float]] | None = None,
                      data_generator: torch.Generator | None = None,
                      extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The checkpoint dict ``save_checkpoint`` writes (arguments as there)."""
+    """The checkpoint dict ``save_checkpoint`` writes (arguments as there; the same errors)."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer or None, got {type(optimizer).__name__}")
+    _has_method(scheduler, "scheduler", "state_dict")
+    _has_method(scaler, "scaler", "state_dict")
+    epoch = expect_int(epoch, "epoch", 0)
+    history = _history_lists(history)
+    if extra is not None:
+        expect_mapping(extra, "extra", "plain values (numbers, strings, tensors, lists)")
     return {
         "format_version": FORMAT_VERSION,
-        "epoch": int(epoch),
+        "epoch": epoch,
         "model": _unwrap(model).state_dict(),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "scaler": scaler.state_dict() if scaler is not None else None,
-        "history": {key: [float(v) for v in values] for key, values in (history or {}).items()},
+        "history": history,
         "rng": capture_rng_state(data_generator),
         "extra": dict(extra or {}),
     }
@@ -283,6 +347,7 @@ def save_checkpoint(path: PathLike, model: nn.Module, *, optimizer: torch.optim.
             nothing is written.
         OSError: writing failed (a full disk says so); the previous file at ``path`` is intact.
     """
+    _file_path(path, "path")
     state = checkpoint_state(model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, epoch=epoch,
                              history=history, data_generator=data_generator, extra=extra)
     return atomic_save(state, path)
@@ -298,10 +363,17 @@ def read_checkpoint(path: PathLike, map_location: str | torch.device = "cpu", *,
 
     Raises:
         FileNotFoundError: no file at ``path``.
+        IsADirectoryError: ``path`` is a folder (pass the file in it, e.g. ``last.pt``).
         CheckpointError: the file is damaged, or is something else (a whole pickled model, a bare
             ``state_dict``, another format version): the message says what it is and how to load it.
     """
-    path = Path(path)
+    path = expect_path(path, "path")
+    if isinstance(map_location, (str, torch.device)):
+        get_device(map_location)  # a clear error for "gpu" or an unavailable device, before reading
+    if path.is_dir():
+        names = sorted(p.name for p in path.glob("*.pt"))
+        raise IsADirectoryError(f"{path} is a folder, not a checkpoint file: pass the file, e.g. {path / LAST}"
+                                f" (checkpoints there: {names or 'none'})")
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
@@ -320,6 +392,13 @@ def read_checkpoint(path: PathLike, map_location: str | torch.device = "cpu", *,
         raise CheckpointError(
             f"{path} is damaged or incomplete ({path.stat().st_size} bytes, not a complete torch.save file): "
             "use another checkpoint (fit writes best.pt and last.pt atomically, so theirs are complete)"
+        ) from err
+    except Exception as err:
+        if zipfile.is_zipfile(path):
+            raise
+        raise CheckpointError(
+            f"{path} is not a torch.save file, or is damaged ({path.stat().st_size} bytes, not a zip archive, "
+            f"starting {path.read_bytes()[:16]!r}): use a file written by save_checkpoint or fit"
         ) from err
     if not isinstance(state, dict):
         raise CheckpointError(f"{path} holds a {type(state).__name__}, not a checkpoint written by save_checkpoint")
@@ -363,6 +442,14 @@ def load_checkpoint(path: PathLike, model: nn.Module | None = None, *,
         CheckpointError: the file is not such a checkpoint (see ``read_checkpoint``).
         RuntimeError: the saved weights do not fit ``model`` (missing or unexpected keys, other shapes).
     """
+    if model is not None and not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module or None, got {type(model).__name__}")
+    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer or None, got {type(optimizer).__name__}")
+    _has_method(scheduler, "scheduler", "load_state_dict")
+    _has_method(scaler, "scaler", "load_state_dict")
+    _generator(data_generator)
+    restore_rng = expect_bool(restore_rng, "restore_rng")
     state = read_checkpoint(path, map_location)
     if model is not None:
         try:
@@ -371,7 +458,11 @@ def load_checkpoint(path: PathLike, model: nn.Module | None = None, *,
             raise RuntimeError(f"{path}: the saved weights do not fit this model: {err}") from None
     for name, target in (("optimizer", optimizer), ("scheduler", scheduler), ("scaler", scaler)):
         if target is not None and state.get(name):  # an empty dict: saved from a disabled GradScaler
-            target.load_state_dict(state[name])
+            try:
+                target.load_state_dict(state[name])
+            except (ValueError, KeyError, RuntimeError) as err:
+                raise ValueError(f"{path}: the saved {name} state ({err}) does not fit this {name}: build it over the "
+                                 "same parameters, with the same settings, as the run that saved it") from None
     if restore_rng:
         restore_rng_state(state["rng"], data_generator)
     return state
@@ -396,6 +487,9 @@ class RunCheckpoints:
     """
 
     def __init__(self, folder: PathLike, best_key: str | None) -> None:
+        expect_path(folder, "folder", "folder path")
+        if best_key is not None and not isinstance(best_key, str):
+            raise TypeError(f"best_key must be a history key (str) or None, got {type(best_key).__name__}")
         self.removed: list[Path] = []
         if Path(folder).is_dir():
             try:  # first, so that even a run killed during the check below leaves no older leftovers
@@ -437,6 +531,10 @@ class RunCheckpoints:
 
     def restore(self, state: Mapping[str, Any]) -> None:
         """Take the best score so far from a resumed checkpoint (the same ``best_key`` is required)."""
+        if not isinstance(state, Mapping) or not isinstance(state.get("extra"), Mapping):
+            keys = sorted(map(str, state)) if isinstance(state, Mapping) else type(state).__name__
+            raise ValueError(f"state must be a checkpoint dict (from read_checkpoint) with its 'extra' dict; "
+                             f"got {keys}")
         extra = state["extra"]
         if extra.get("best_key", self.best_key) != self.best_key:
             raise ValueError(f"this run was checkpointed with best_key={extra['best_key']!r}; resume it with the "
@@ -457,6 +555,10 @@ class RunCheckpoints:
         Args:
             objects: ``optimizer``, ``scheduler``, ``scaler``, ``data_generator`` as for ``save_checkpoint``.
         """
+        if self.best_key is not None and not (isinstance(history, Mapping) and history.get(self.best_key)):
+            have = sorted(history) if isinstance(history, Mapping) else type(history).__name__
+            raise ValueError(f"best_key={self.best_key!r} is not in the history (it has {have}): log it every epoch, "
+                             "or create RunCheckpoints with best_key=None")
         improved = self.best_key is not None and self._improved(history[self.best_key][-1])
         if improved:
             self.best, self.best_epoch = float(history[self.best_key][-1]), epoch

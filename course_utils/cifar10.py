@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checks import expect_positive_int
+from .checks import expect_path, expect_positive_int
 from .images import ImageSplits, _as_int, _expect_bool, seeded_split
 from .mode import env_flag, fast_mode
 from .paths import data_dir
@@ -49,6 +49,7 @@ CifarSplits = ImageSplits  # the former name of the container; load_cifar10 retu
 
 def offline_message(root: Path, reason: str) -> str:
     """The instructions shown when CIFAR-10 is missing: archive name, MD5, URL and target folder."""
+    root = expect_path(root, "root", "folder path")
     archive = root / CIFAR10_ARCHIVE
     note = (f"\n  (a file {archive} exists but its MD5 does not match: it is incomplete or corrupt; replace it)"
             if archive.exists() else "")
@@ -68,7 +69,7 @@ def cifar10_present(root: Path | None = None) -> bool:
     from torchvision.datasets import CIFAR10
     from torchvision.datasets import utils as tv_utils
 
-    root = Path(root or data_dir())
+    root = expect_path(root, "root", "folder path") if root is not None else data_dir()
     return all(tv_utils.check_integrity(str(root / CIFAR10_FOLDER / name), md5)
                for name, md5 in CIFAR10.train_list + CIFAR10.test_list)
 
@@ -190,7 +191,7 @@ def load_cifar10(root: str | os.PathLike | None = None, *, sizes: tuple[int, int
                               zip(sizes, ("train size", "validation size", "test size")))
     if n_train + n_val > 50_000 or n_test > 10_000:
         raise ValueError(f"CIFAR-10 has 50000 training and 10000 test images; asked for {tuple(sizes)}")
-    root = Path(root or data_dir())
+    root = expect_path(root, "root", "folder path") if root is not None else data_dir()
     forced = env_flag(SYNTHETIC_ENV) if synthetic is None else synthetic  # env_flag raises on unknown values
     use_real = not forced and (synthetic is False or not fast_mode() or cifar10_present(root))
     if use_real:

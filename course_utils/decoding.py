@@ -52,7 +52,8 @@ from typing import Any
 
 import torch
 
-from .checks import expect_positive_int
+from .checks import expect_callable, expect_positive_int
+from .device import get_device
 
 StepFn = Callable[[torch.Tensor, Any], "torch.Tensor | tuple[torch.Tensor, Any]"]
 
@@ -104,7 +105,14 @@ def length_penalty(lengths: torch.Tensor | int, alpha: float, dtype: torch.dtype
 
     Returns:
         A ``dtype`` tensor shaped like ``lengths``, on its device.
+
+    Raises:
+        TypeError: lengths that are not integers, or a ``dtype`` that is not floating point.
+        ValueError: a negative length, or ``alpha`` that is not a finite number >= 0.
     """
+    _check_alpha(alpha)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating-point dtype such as torch.float32, got {dtype}")
     lengths = torch.as_tensor(lengths)
     if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
         raise TypeError(f"lengths must be integers, got {lengths.dtype}")
@@ -158,7 +166,14 @@ def _resolve_batch(state: Any, batch_size: int | None, device: torch.device | st
     if batch_size is None:
         raise ValueError("pass batch_size= when state holds no tensors (e.g. an unconditional language model)")
     expect_positive_int(batch_size, "batch size")
-    return batch_size, torch.device(device if device is not None else "cpu")
+    return batch_size, get_device(device) if device is not None else torch.device("cpu")
+
+
+def _check_id_types(**ids: int) -> None:
+    """Before the first step: each special id must be an int (its range is checked once V is known)."""
+    for name, value in ids.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an int token id, got {value!r} ({type(value).__name__})")
 
 
 def _check_ids(vocab_size: int, **ids: int) -> None:
@@ -208,11 +223,15 @@ def _call_step(step_fn: StepFn, tokens: torch.Tensor, state: Any, vocab_size: in
     return log_probs, state, stateful
 
 
+def _check_alpha(alpha: float) -> None:
+    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not alpha >= 0 or math.isinf(alpha):
+        raise ValueError(f"alpha (length-normalisation strength) must be a finite number >= 0, got {alpha!r}")
+
+
 def _check_common(beam_size: int, max_len: int, alpha: float) -> None:
     expect_positive_int(beam_size, "beam_size")
     expect_positive_int(max_len, "max_len")
-    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not alpha >= 0 or math.isinf(alpha):
-        raise ValueError(f"alpha (length-normalisation strength) must be a finite number >= 0, got {alpha!r}")
+    _check_alpha(alpha)
 
 
 # ----------------------------------------------------------------------------- greedy
@@ -232,7 +251,9 @@ def greedy_search(step_fn: StepFn, state: Any, *, bos_id: int, eos_id: int, max_
     Returns:
         A ``SearchResult`` with ``N = 1`` hypothesis per source.
     """
+    expect_callable(step_fn, "step_fn")
     expect_positive_int(max_len, "max_len")
+    _check_id_types(bos_id=bos_id, eos_id=eos_id, pad_id=pad_id)
     b, device = _resolve_batch(state, batch_size, device)
     tokens = torch.full((b, 1), bos_id, dtype=torch.long, device=device)  # (B, 1)
     done = torch.zeros(b, dtype=torch.bool, device=device)
@@ -281,7 +302,9 @@ def beam_search(step_fn: StepFn, state: Any, *, bos_id: int, eos_id: int, max_le
     Returns:
         A ``SearchResult`` with ``N = n_best`` hypotheses per source, sorted by ``scores``.
     """
+    expect_callable(step_fn, "step_fn")
     _check_common(beam_size, max_len, alpha)
+    _check_id_types(bos_id=bos_id, eos_id=eos_id, pad_id=pad_id)
     expect_positive_int(n_best, "n_best")
     if n_best > beam_size:
         raise ValueError(f"n_best ({n_best}) cannot exceed beam_size ({beam_size})")

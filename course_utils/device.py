@@ -25,9 +25,11 @@ def get_device(name: str | torch.device | None = None) -> torch.device:
             device in the order CUDA, MPS, CPU.
 
     Raises:
-        ValueError: the name is not a device type this course knows.
+        TypeError: ``name`` is not a str, torch.device or None.
+        ValueError: the name is not a device type this course knows (e.g. "gpu", or "meta").
         RuntimeError: the requested device is not available on this machine.
     """
+    from_env = name is None and bool(os.environ.get(ENV_VAR))
     if name is None:
         name = os.environ.get(ENV_VAR) or None
     if name is None:
@@ -36,23 +38,36 @@ def get_device(name: str | torch.device | None = None) -> torch.device:
         if _mps_available():
             return torch.device("mps")
         return torch.device("cpu")
+    try:
+        return _check_device(name)
+    except (ValueError, RuntimeError) as err:
+        if from_env:  # say where the bad name came from
+            raise type(err)(f"{ENV_VAR}={name!r}: {err}") from None
+        raise
 
+
+def _parse_device(name: str | torch.device) -> torch.device:
+    """``name`` as a torch.device of a type this course knows; whether it is available is not checked."""
     if isinstance(name, torch.device):
         device = name
-    else:
-        if not isinstance(name, str):
-            raise TypeError(f"device must be a str, torch.device or None, got {type(name).__name__}")
-        kind = name.strip().lower().split(":")[0]
-        if kind not in _KNOWN:
-            raise ValueError(
-                f"Unknown device {name!r}: expected one of 'cpu', 'cuda', 'cuda:N' or 'mps' "
-                f"(or leave it unset to pick the best available one)."
-            )
+    elif isinstance(name, str):
         try:
             device = torch.device(name.strip().lower())
-        except RuntimeError as err:  # e.g. "cuda:x"
-            raise ValueError(f"Malformed device {name!r}: expected 'cuda' or 'cuda:N' with N an integer.") from err
+        except RuntimeError as err:  # e.g. "gpu", "cuda:x"
+            if name.strip().lower().split(":")[0] in _KNOWN:
+                raise ValueError(f"Malformed device {name!r}: expected 'cuda' or 'cuda:N' with N an integer.") from err
+            device = None
+    else:
+        raise TypeError(f"device must be a str, torch.device or None, got {type(name).__name__}")
+    if device is None or device.type not in _KNOWN:
+        raise ValueError(f"Unknown device {str(name)!r}: expected one of 'cpu', 'cuda', 'cuda:N' or 'mps' "
+                         f"(or leave it unset to pick the best available one).")
+    return device
 
+
+def _check_device(name: str | torch.device) -> torch.device:
+    """``_parse_device``, then refuse a device this machine does not have."""
+    device = _parse_device(name)
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise RuntimeError(
@@ -86,8 +101,11 @@ def synchronize(device: torch.device | str) -> None:
     """Wait for the work queued on ``device`` (GPU kernels run asynchronously); a no-op on the CPU.
 
     Call it before reading a clock, or a GPU timing measures only how fast work was queued.
+
+    Raises:
+        TypeError, ValueError, RuntimeError: as ``get_device`` for a malformed or unavailable device.
     """
-    device = torch.device(device)
+    device = get_device(device)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     elif device.type == "mps":
@@ -96,5 +114,7 @@ def synchronize(device: torch.device | str) -> None:
 
 def model_device(model: torch.nn.Module) -> torch.device:
     """Where ``model``'s parameters live (the CPU for a model without parameters)."""
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     first = next(iter(model.parameters()), None)
     return first.device if first is not None else torch.device("cpu")

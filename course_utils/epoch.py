@@ -22,7 +22,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .device import get_device, model_device
+from .checks import expect_bool, expect_callable, expect_iterable, expect_mapping, expect_positive_int, expect_tensor
+from .device import _parse_device, get_device, model_device
 
 Metric = Callable[[torch.Tensor, torch.Tensor], "torch.Tensor | float"]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -65,6 +66,9 @@ class SupervisedStep:
     """The step for ``(inputs, targets)`` batches: ``outputs = model(inputs)``, ``loss = loss_fn(outputs, targets)``."""
 
     loss_fn: LossFn
+
+    def __post_init__(self) -> None:
+        expect_callable(self.loss_fn, "loss_fn")
 
     def __call__(self, model: nn.Module, batch: Any) -> StepOutput:
         inputs, targets = _split(batch)
@@ -126,7 +130,24 @@ def _run_step(model: nn.Module, step: Step, batch: Any, device: torch.device, am
         raise ValueError(f"the loss must be a scalar float tensor (e.g. reduction='mean'), got {got}")
     if result.size is None:
         result.size = _first_length(result.targets if result.targets is not None else batch) or 1
+    else:
+        result.size = expect_positive_int(result.size, "StepOutput.size (samples in the batch)")
     return result
+
+
+def _check_metrics(metrics: Any) -> None:
+    if metrics is not None:
+        expect_mapping(metrics, "metrics", "name -> fn(outputs, targets), e.g. {'acc': accuracy}")
+        for name, fn in metrics.items():
+            expect_callable(fn, f"metrics[{name!r}]")
+
+
+def _check_pass(loader: Any, metrics: Any, **flags: Any) -> None:
+    """The arguments every pass shares, checked before the first batch."""
+    expect_iterable(loader, "loader")
+    _check_metrics(metrics)
+    for name, value in flags.items():
+        expect_bool(value, name)
 
 
 # ----------------------------------------------------------------------------- one pass
@@ -236,6 +257,15 @@ def train_epoch(model: nn.Module, loader: Iterable[Any], loss_fn: LossFn | None 
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"train_epoch updates the model and needs optimizer=a torch.optim.Optimizer, got "
                         f"{type(optimizer).__name__}; to measure a model without training it, call evaluate(...)")
+    _check_pass(loader, metrics, channels_last=channels_last)
+    if scheduler is not None and not callable(getattr(scheduler, "step", None)):
+        raise TypeError(f"scheduler must have a step() method (a torch.optim.lr_scheduler), "
+                        f"got {type(scheduler).__name__}")
+    if scaler is not None and not isinstance(scaler, torch.amp.GradScaler):
+        raise TypeError(f"scaler must be a torch.amp.GradScaler or None, got {type(scaler).__name__}")
+    if amp_dtype not in (None, torch.float16, torch.bfloat16):
+        raise ValueError(f"amp_dtype must be torch.float16, torch.bfloat16 or None (float32), got {amp_dtype}")
+    expect_callable(on_losses, "on_losses", optional=True)
     device = _device_for(model, device)
     use_scaler = scaler is not None and scaler.is_enabled()
     totals = _EpochTotals(metrics, device, on_losses)
@@ -273,6 +303,7 @@ def evaluate(model: nn.Module, loader: Iterable[Any], loss_fn: LossFn | None = N
         ``{"loss": ..., name: ...}``, sample-weighted means.
     """
     step = _resolve_step(loss_fn, step)
+    _check_pass(loader, metrics, amp=amp, channels_last=channels_last)
     device = _device_for(model, device)
     amp_dtype = autocast_dtype(device) if amp else None
     totals = _EpochTotals(metrics, device, None)
@@ -285,7 +316,15 @@ def evaluate(model: nn.Module, loader: Iterable[Any], loss_fn: LossFn | None = N
 @torch.no_grad()
 def predict(model: nn.Module, loader: Iterable[Any], device: torch.device | str | None = None, *,
             amp: bool = False, channels_last: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Run ``model`` over ``(inputs, targets)`` batches in eval mode; return (logits float32 (N, K), targets (N,)) on the CPU."""
+    """Run ``model`` over ``(inputs, targets)`` batches in eval mode.
+
+    Returns:
+        (logits float32 (N, K), targets (N,)), on the CPU.
+
+    Raises:
+        ValueError: the loader produced no batches, or a batch is not an ``(inputs, targets)`` pair.
+    """
+    _check_pass(loader, None, amp=amp, channels_last=channels_last)
     device = _device_for(model, device)
     dtype = autocast_dtype(device) if amp else None
     model.eval()
@@ -295,32 +334,71 @@ def predict(model: nn.Module, loader: Iterable[Any], device: torch.device | str 
         with _autocast(device, dtype):
             outputs.append(model(_to_device(inputs, device, channels_last)).float().cpu())
         labels.append(targets.cpu())
+    if not outputs:
+        raise ValueError("the data loader produced no batches: check the dataset size and batch_size")
     return torch.cat(outputs), torch.cat(labels)
 
 
 def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Fraction of rows whose arg-max over classes equals the target class index."""
+    """Fraction of rows whose arg-max over classes equals the target class index.
+
+    Args:
+        logits: (N, K) scores (any monotone transform of them, e.g. probabilities, gives the same result).
+        targets: (N,) class indices in [0, K), on the same device.
+
+    Raises:
+        TypeError: not tensors.
+        ValueError: other shapes, different devices, N = 0; on the CPU (where reading values costs nothing,
+            unlike a GPU, which would have to wait) also targets outside [0, K).
+
+    Returns:
+        A 0-d float tensor in [0, 1]; NaN when ``logits`` hold NaN.
+    """
+    expect_tensor(logits, "logits")
+    expect_tensor(targets, "targets")
     if logits.dim() != 2 or targets.dim() != 1 or logits.shape[0] != targets.shape[0]:
         raise ValueError(
             f"accuracy expects logits (N, num_classes) and targets (N,), got {tuple(logits.shape)} "
             f"and {tuple(targets.shape)}"
         )
-    return (logits.argmax(dim=1) == targets).float().mean()
+    if logits.device != targets.device:
+        raise ValueError(f"logits and targets must be on the same device, got {logits.device} and {targets.device}")
+    if logits.shape[0] == 0:
+        raise ValueError("accuracy of no samples is undefined: logits and targets are empty")
+    if logits.device.type == "cpu":
+        k = logits.shape[1]
+        if bool(((targets < 0) | (targets >= k)).any()):
+            raise ValueError(f"targets must be class indices in [0, {k}), got values from {targets.min().item()} to "
+                             f"{targets.max().item()}")
+    hits = (logits.argmax(dim=1) == targets).float().mean()
+    # NaN scores have no arg-max: the accuracy is NaN (visible in the history, and fit's loss check names the
+    # step), not the share of rows where argmax happened to pick the target. No host sync: fine on a GPU.
+    return torch.where(logits.isnan().any(), torch.full_like(hits, float("nan")), hits)
 
 
 def autocast_dtype(device: torch.device | str) -> torch.dtype | None:
-    """The mixed-precision dtype for ``device``: bf16 on CUDA GPUs that support it, else fp16; None off CUDA."""
-    device = torch.device(device)
+    """The mixed-precision dtype for ``device``: bf16 on CUDA GPUs that support it, else fp16; None off CUDA.
+
+    Raises:
+        TypeError, ValueError: ``device`` is not a device name this course knows.
+        RuntimeError: a CUDA device this machine does not have.
+    """
+    device = _parse_device(device)
     if device.type != "cuda":
         return None  # CPU and MPS train in float32 here
     # Native bf16 needs compute capability 8.0+ (Ampere). torch.cuda.is_bf16_supported() also says True
     # on older cards (T4, V100) where bf16 is only emulated and slow, so ask the device itself.
-    major, _ = torch.cuda.get_device_capability(device)
+    try:
+        major, _ = torch.cuda.get_device_capability(device)
+    except (RuntimeError, AssertionError) as err:  # no GPU or driver, or a CPU-only build of torch
+        raise RuntimeError(f"cannot ask {device} for its compute capability: {err}. Ask about the device you "
+                           f"train on, e.g. autocast_dtype(get_device())") from None
     return torch.bfloat16 if major >= 8 else torch.float16
 
 
 def describe_precision(device: torch.device | str, amp: bool = True) -> str:
     """One line saying what ``fit(amp=amp)`` computes in on ``device``."""
+    amp = expect_bool(amp, "amp")
     dtype = autocast_dtype(device) if amp else None
     if dtype is None:
         return "float32 (mixed precision is only used on CUDA)" if amp else "float32"

@@ -20,12 +20,15 @@ nudge: which formula, which shape, which function to look up); later tries print
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
+
+from .checks import expect_callable, expect_number
 
 Kind = Literal["transcription", "understanding", "predict", "debug"]
 KINDS: tuple[str, ...] = ("transcription", "understanding", "predict", "debug")
@@ -71,6 +74,9 @@ _wrong_tries: Counter[str] = Counter()
 
 
 def _notebook_of(exercise_id: str) -> str:
+    if not isinstance(exercise_id, str):
+        raise TypeError(f"exercise id must be a string such as '05.1', got {exercise_id!r} "
+                        f"({type(exercise_id).__name__})")
     number, dot, index = exercise_id.partition(".")
     if not dot or not index.isdigit() or not (number[:2].isdigit() and len(number) in (2, 3)):
         raise ValueError(f"an exercise id looks like '05.1' or '01b.2' (notebook.exercise), got {exercise_id!r}")
@@ -83,11 +89,20 @@ def exercise(exercise_id: str, *, title: str, kind: Kind, hints: Iterable[str] =
     """Decorator that registers the decorated function as the reference of ``exercise_id``.
 
     Raises:
-        ValueError: a malformed id, an unknown ``kind``, or an id registered twice.
+        ValueError: a malformed id, an unknown ``kind``, negative tolerances, or an id registered twice.
+        TypeError: ``hints`` given as one string (it must be a list of them), ``calls``/``compare`` not callable.
     """
     _notebook_of(exercise_id)
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if isinstance(hints, str):
+        raise TypeError(f"hints must be a list of strings (one per wrong try), got the single string {hints!r:.60}")
+    hints = tuple(hints)
+    if not all(isinstance(h, str) for h in hints):
+        raise TypeError(f"hints must be a list of strings (one per wrong try), got {hints!r:.60}")
+    _check_tolerances(atol, rtol)
+    expect_callable(calls, "calls", optional=True)
+    expect_callable(compare, "compare", optional=True)
 
     def register(reference: Callable[..., Any]) -> Callable[..., Any]:
         if exercise_id in REGISTRY and REGISTRY[exercise_id].reference.__qualname__ != reference.__qualname__:
@@ -119,8 +134,22 @@ def get_exercise(exercise_id: str) -> Exercise:
 
 
 def exercises_of(notebook: str) -> list[Exercise]:
-    """Every registered exercise of notebook ``notebook`` (e.g. ``"05"``), in id order."""
-    importlib.import_module(f"course_utils.exercise_bank.nb{notebook}")
+    """Every registered exercise of notebook ``notebook`` (e.g. ``"05"``), in id order.
+
+    Raises:
+        TypeError: ``notebook`` is not a string.
+        KeyError: the notebook has no exercises.
+    """
+    if not isinstance(notebook, str):
+        raise TypeError(f"notebook must be a string such as '05', got {notebook!r} ({type(notebook).__name__})")
+    _notebook_of(f"{notebook}.1")  # the same format as the ids
+    module = f"course_utils.exercise_bank.nb{notebook}"
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        if err.name != module:
+            raise
+        raise KeyError(f"notebook {notebook!r} has no exercises (no module {module})") from None
     found = [ex for key, ex in REGISTRY.items() if key.startswith(f"{notebook}.")]
     return sorted(found, key=lambda ex: int(ex.id.partition(".")[2]))
 
@@ -131,12 +160,21 @@ def _as_tensor(value: Any) -> torch.Tensor:
     return torch.as_tensor(value)
 
 
+def _check_tolerances(atol: Any, rtol: Any) -> None:
+    expect_number(atol, "atol", 0)
+    expect_number(rtol, "rtol", 0)
+
+
 def compare_values(answer: Any, expected: Any, *, atol: float = 1e-6, rtol: float = 1e-5) -> tuple[bool, str]:
     """Compare an answer with the expected value: ``(correct, reason it is not)``.
 
     Numbers and tensors (and lists of numbers) are compared with ``torch.allclose`` in float64 after
     checking shapes; NaN never matches. Anything else (strings, bools, tuples of names) with ``==``.
+
+    Raises:
+        TypeError, ValueError: ``atol`` or ``rtol`` is not a finite number >= 0.
     """
+    _check_tolerances(atol, rtol)
     numeric = isinstance(expected, (int, float, torch.Tensor)) and not isinstance(expected, bool)
     if not numeric:
         try:
@@ -161,6 +199,21 @@ def compare_values(answer: Any, expected: Any, *, atol: float = 1e-6, rtol: floa
     if torch.isnan(got64).any():
         return False, "the answer contains NaN"
     return False, f"largest difference from the expected value is {(got64 - want64).abs().max().item():.3g}"
+
+
+def _check_inputs(ex: Exercise, inputs: dict[str, Any]) -> None:
+    """TypeError naming the inputs the exercise needs when the notebook's check passes others."""
+    needs = ex.calls if ex.calls is not None else ex.reference
+    try:
+        signature = inspect.signature(needs)
+    except (TypeError, ValueError):  # a builtin without a signature: let the call say it
+        return
+    try:
+        signature.bind(**inputs)
+    except TypeError:
+        names = [p.name for p in signature.parameters.values() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        raise TypeError(f"exercise {ex.id} needs the inputs {', '.join(names) or 'none'}, passed as "
+                        f"check({ex.id!r}, answer, name=value, ...); got {sorted(inputs) or 'none'}") from None
 
 
 def _judge(ex: Exercise, answer: Any, inputs: dict[str, Any]) -> tuple[bool, str]:
@@ -198,8 +251,10 @@ def judge(exercise_id: str, answer: Any, /, **inputs: Any) -> tuple[bool | None,
 
     Raises:
         KeyError: ``exercise_id`` is not registered.
+        TypeError: ``inputs`` are not the ones the exercise needs (the message lists them).
     """
     ex = get_exercise(exercise_id)
+    _check_inputs(ex, inputs)  # a notebook passing the wrong inputs is told even before the first try
     if answer is None or answer is Ellipsis:
         return None, ""
     return _judge(ex, answer, inputs)
@@ -236,6 +291,7 @@ def check(exercise_id: str, answer: Any, /, **inputs: Any) -> None:
 def check_answer(name: str, answer: Any, expected: Any, *, atol: float = 1e-6, rtol: float = 1e-5,
                  hint: str | None = None) -> bool:
     """Older form of ``check`` that takes the expected value itself (kept while notebooks migrate)."""
+    _check_tolerances(atol, rtol)
     if answer is None or answer is Ellipsis:
         print(f"[{name}] not attempted yet: replace the placeholder and run the cell again.")
         return False

@@ -17,7 +17,6 @@ into normalised float batches.
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -26,29 +25,12 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from .checks import expect_bool as _expect_bool
+from .checks import expect_int as _as_int
+
 Transform = Callable[[Any], Any]
 SPLITS = ("train", "val", "test")
 _PIL_MODES = {1: "L", 3: "RGB", 4: "RGBA"}  # channel count -> PIL mode; other counts are served as arrays
-
-
-def _as_int(value: object, name: str, minimum: int = 0) -> int:
-    """``value`` as a Python int >= ``minimum`` (numpy integers count; bools, floats and strings do not)."""
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})") from None
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
-    return value
-
-
-def _expect_bool(value: object, name: str) -> bool:
-    """``value`` as a bool; anything but True / False (e.g. the string "no", or 0) is a TypeError."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
-    return bool(value)
 
 
 def as_image_array(images: object, name: str = "images") -> np.ndarray:
@@ -93,6 +75,7 @@ def as_label_array(labels: object, n: int, num_classes: int | None = None, name:
         n: the number of images they belong to.
         num_classes: when given, every label must be in [0, num_classes).
     """
+    n = _as_int(n, "n")
     if isinstance(labels, torch.Tensor):
         labels = labels.detach().cpu().numpy()
     array = np.asarray(labels)
@@ -119,6 +102,8 @@ def check_mean_std(mean: Sequence[float], std: Sequence[float],
         ValueError: not one finite value per channel, or a standard deviation that is not positive.
     """
     out = []
+    if channels is not None:
+        channels = _as_int(channels, "channels", 1)
     against = "the images have" if channels is not None else "mean has"
     for values, what in ((mean, "mean"), (std, "std")):
         if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray, torch.Tensor)):
@@ -128,6 +113,8 @@ def check_mean_std(mean: Sequence[float], std: Sequence[float],
         except (TypeError, ValueError):
             raise TypeError(f"{what} must be a sequence of floats (one per channel), got {values!r}") from None
         channels = len(values) if channels is None else channels
+        if not values:
+            raise ValueError(f"{what} must hold one value per channel, at least one channel; got an empty sequence")
         if len(values) != channels:
             raise ValueError(f"{what} has {len(values)} values but {against} {channels} channel(s): "
                              f"give one per channel, e.g. {what}={(0.5,) * channels}")
@@ -335,7 +322,15 @@ class ArrayImageDataset(Dataset):
         return len(self.targets)
 
     def image(self, index: int) -> Image.Image | np.ndarray:
-        """Image ``index`` as a PIL image (or an (H, W, C) array when PIL has no mode for C channels)."""
+        """Image ``index`` as a PIL image (or an (H, W, C) array when PIL has no mode for C channels).
+
+        Raises:
+            TypeError: ``index`` is not an integer.
+            IndexError: ``index`` is out of range (negative indices count from the end).
+        """
+        index = _as_int(index, "index", None)
+        if not -len(self.data) <= index < len(self.data):
+            raise IndexError(f"index {index} is out of range for {len(self.data)} images")
         pixels = self.data[index]  # (H, W, C)
         mode = _PIL_MODES.get(pixels.shape[-1])
         if mode is None:

@@ -103,6 +103,10 @@ class DeviceLoader:
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 (B, C, H, W) -> float32 ``(x / 255 - mean) / std``, in the order ToTensor + Normalize use."""
+        expect_shape(images, (None, self._mean.shape[1], None, None), "images")
+        if images.dtype != torch.uint8:
+            raise TypeError(f"images must be uint8 (B, C, H, W) as the loader stores them, got {images.dtype}: "
+                            "a float batch is already normalised or scaled")
         return images.float().div_(255).sub_(self._mean).div_(self._std)
 
     def __iter__(self) -> Iterator[Batch]:
@@ -167,6 +171,11 @@ class AugmentedImages(Dataset):
         """Args: images: a Dataset of (PIL image or (H, W, C) uint8 array, label); mean, std: per channel."""
         from torchvision import transforms as T
 
+        if not (hasattr(images, "__len__") and hasattr(images, "__getitem__")) or isinstance(images, (str, bytes)):
+            raise TypeError(f"images must be a Dataset of (image, label) pairs, e.g. data.dataset('train'), "
+                            f"got {type(images).__name__}")
+        mean, std = check_mean_std(mean, std)
+        augmentation = as_augmentation(augmentation)
         self.images, self.augmentation = images, augmentation
         self.to_tensor, self.normalize = T.ToTensor(), T.Normalize(mean, std)
 
@@ -213,6 +222,8 @@ def image_transforms(mean: Sequence[float], std: Sequence[float], *, augment: bo
     mean, std = check_mean_std(mean, std)
     augmentation = as_augmentation(augment)
     steps: list[Any] = []
+    if image_size is not None and (not isinstance(image_size, (tuple, list)) or len(image_size) != 2):
+        raise TypeError(f"image_size must be an (H, W) pair, got {image_size!r}")
     if augmentation.crop_padding:
         if image_size is None:
             raise ValueError("a random crop needs image_size=(H, W): the window keeps the images' size")

@@ -22,6 +22,9 @@ from typing import Any
 
 import torch
 
+from .checks import expect_callable
+from .device import _parse_device, get_device
+
 MIB = 2**20
 
 
@@ -40,11 +43,15 @@ def peak_memory(fn: Callable[[], Any], device: torch.device | str) -> int:
         The peak in bytes (0 if ``fn`` allocates nothing).
 
     Raises:
+        TypeError: ``fn`` is not callable.
         ValueError: ``device`` is neither the CPU nor a CUDA device (MPS has no peak-memory counter).
-        RuntimeError: this PyTorch's profiler does not expose the allocation events the CPU path reads.
+        RuntimeError: the device is not available here, or this PyTorch's profiler does not expose the
+            allocation events the CPU path reads.
     """
-    device = torch.device(device)
+    expect_callable(fn, "fn")
+    device = _parse_device(device)
     if device.type == "cuda":
+        device = get_device(device)  # a clear error when this machine has no such GPU
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
         start = torch.cuda.memory_allocated(device)

@@ -27,6 +27,8 @@ def env_flag(name: str) -> bool:
     Raises:
         ValueError: any other value, e.g. ``2`` or ``maybe``; the message names the variable and the choices.
     """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be an environment variable name (a non-empty str), got {name!r}")
     raw = os.environ.get(name)
     value = (raw or "").strip().lower()
     if value in TRUE_VALUES:

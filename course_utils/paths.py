@@ -30,6 +30,9 @@ RUNS_ENV = "COURSE_RUNS"
 
 def is_course_clone(folder: Path) -> bool:
     """True when ``folder`` holds ``pyproject.toml`` of the course-utils project and its ``course_utils/``."""
+    if not isinstance(folder, (str, os.PathLike)):
+        raise TypeError(f"folder must be a folder path (str or os.PathLike), got {type(folder).__name__}")
+    folder = Path(folder)
     try:
         project = tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8")).get("project", {})
     except (OSError, ValueError):  # no such file, unreadable, or not valid TOML

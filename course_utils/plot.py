@@ -14,6 +14,9 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 
+from .checks import expect_mapping, expect_positive_int
+from .images import check_mean_std
+
 ArrayLike = torch.Tensor | np.ndarray | Sequence[float]
 
 
@@ -25,6 +28,8 @@ def _np(values: Any) -> np.ndarray:
 
 def _axes(ax: Axes | None, figsize: tuple[float, float] = (6.0, 4.0)) -> Axes:
     if ax is not None:
+        if not isinstance(ax, Axes):
+            raise TypeError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}")
         return ax
     _, new_ax = plt.subplots(figsize=figsize)
     return new_ax
@@ -53,6 +58,7 @@ def plot_curves(x: ArrayLike, curves: Mapping[str, ArrayLike], *, xlabel: str = 
         logy: logarithmic y axis (then no zero line is drawn).
     """
     xs = _np(x).reshape(-1)
+    expect_mapping(curves, "curves", "label -> values, e.g. {'sigmoid': y}")
     if not curves:
         raise ValueError("curves is empty: pass at least one {label: values} entry")
     ax = _axes(ax)
@@ -78,6 +84,20 @@ def _history_panels(keys: Sequence[str]) -> dict[str, list[str]]:
     return panels
 
 
+def _history_keys(history: Any, keys: Sequence[str] | None) -> list[str]:
+    """The keys to draw: checked against ``history`` (a dict of per-epoch lists), at least one."""
+    expect_mapping(history, "history", "key -> per-epoch values (e.g. what fit returns)")
+    if isinstance(keys, str):
+        raise TypeError(f"keys must be a list of history keys, got the string {keys!r}: pass [{keys!r}]")
+    keys = list(keys) if keys is not None else [k for k, v in history.items() if len(v) > 0]
+    if not keys:
+        raise ValueError("history has no values to plot: train for at least one epoch first")
+    for key in keys:
+        if key not in history:
+            raise KeyError(f"{key!r} is not in the history (it has {sorted(history)})")
+    return keys
+
+
 def _draw_panel(ax: Axes, history: Mapping[str, Sequence[float]], metric: str, members: Sequence[str], *,
                 xlabel: str, label_suffix: str = "", markers: bool = True) -> None:
     """One metric's curves against the epoch, labelled, with a grid and a legend."""
@@ -97,12 +117,7 @@ def plot_history(history: Mapping[str, Sequence[float]], *, keys: Sequence[str] 
     Keys named ``train_<metric>`` and ``val_<metric>`` share the ``<metric>`` panel; other keys get
     their own panel. Returns the array of Axes.
     """
-    keys = list(keys) if keys is not None else [k for k, v in history.items() if len(v) > 0]
-    if not keys:
-        raise ValueError("history has no values to plot: train for at least one epoch first")
-    for key in keys:
-        if key not in history:
-            raise KeyError(f"{key!r} is not in the history (it has {sorted(history)})")
+    keys = _history_keys(history, keys)
     panels = _history_panels(keys)
     fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 3.6), squeeze=False)
     for ax, (metric, members) in zip(axes[0], panels.items()):
@@ -128,6 +143,11 @@ def plot_fit(x: ArrayLike, y: ArrayLike, lines: Mapping[str, tuple[ArrayLike, Ar
     xs, ys = _np(x).reshape(-1), _np(y).reshape(-1)
     if xs.shape != ys.shape:
         raise ValueError(f"x has {xs.size} points but y has {ys.size}; they must match")
+    if lines is not None:
+        expect_mapping(lines, "lines", "label -> (x values, y values) of a fitted curve")
+        for label, pair in lines.items():
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise ValueError(f"lines[{label!r}] must be an (x values, y values) pair, got {pair!r:.60}")
     ax = _axes(ax)
     ax.scatter(xs, ys, s=12, alpha=0.6, label=data_label)
     for label, (lx, ly) in (lines or {}).items():
@@ -152,10 +172,17 @@ def image_grid(images: torch.Tensor, titles: Sequence[str] | None = None, *, nco
         shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
         raise ValueError(f"images must be a (N, C, H, W) tensor, got {shape}")
     n, c = images.shape[:2]
+    if n == 0:
+        raise ValueError("images is empty: pass at least one image (N >= 1)")
     if c not in (1, 3):
         raise ValueError(f"images must have 1 or 3 channels in dimension 1 (N, C, H, W), got {c}")
     if titles is not None and len(titles) != n:
         raise ValueError(f"got {len(titles)} titles for {n} images")
+    ncols = expect_positive_int(ncols, "ncols")
+    if (mean is None) != (std is None):
+        raise ValueError("give both mean and std (to undo the normalisation), or neither")
+    if mean is not None:
+        mean, std = check_mean_std(mean, std, c)
     imgs = images.detach().to("cpu")
     imgs = imgs.float() / 255.0 if imgs.dtype == torch.uint8 else imgs.float()
     if mean is not None and std is not None:
@@ -189,6 +216,8 @@ def heatmap(matrix: ArrayLike, *, row_labels: Sequence[str] | None = None, col_l
     m = _np(matrix)
     if m.ndim != 2:
         raise ValueError(f"matrix must be 2-D (rows, columns), got shape {m.shape}")
+    if m.size == 0:
+        raise ValueError(f"matrix is empty (shape {m.shape}): nothing to draw")
     if row_labels is not None and len(row_labels) != m.shape[0]:
         raise ValueError(f"{len(row_labels)} row labels for {m.shape[0]} rows")
     if col_labels is not None and len(col_labels) != m.shape[1]:
@@ -225,6 +254,11 @@ class LiveHistoryPlot:
                  total_epochs: int | None = None, label_suffix: str = "") -> None:
         """Args: keys: history keys to draw (default all); title: figure title; total_epochs: fixes the
         x range so the axes do not jump; label_suffix: appended to every legend label (e.g. " [SYNTHETIC]")."""
+        if isinstance(keys, str) or (keys is not None and not all(isinstance(k, str) for k in keys)):
+            raise TypeError(f"keys must be a list of history keys (or None for all), got {keys!r}")
+        if total_epochs is not None:
+            total_epochs = expect_positive_int(total_epochs, "total_epochs")
+        keys = list(keys) if keys is not None else None
         self.keys, self.title, self.total_epochs, self.label_suffix = keys, title, total_epochs, label_suffix
         self.figure: Any = None
         self._handle: Any = None
@@ -234,7 +268,7 @@ class LiveHistoryPlot:
         from matplotlib.figure import Figure
         from matplotlib.ticker import MaxNLocator
 
-        keys = list(self.keys) if self.keys is not None else [k for k, v in history.items() if len(v) > 0]
+        keys = _history_keys(history, self.keys)
         panels = _history_panels(keys)
         fig = Figure(figsize=(5.0 * max(1, len(panels)), 3.4))
         for index, (metric, members) in enumerate(panels.items(), start=1):

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 
 from tqdm.auto import tqdm
 
+from .checks import expect_iterable
+
 T = TypeVar("T")
 
 
@@ -20,6 +22,10 @@ def progress(iterable: Iterable[T], desc: str | None = None, total: int | None =
         total: the number of items when ``len(iterable)`` is not defined.
         leave: keep the finished bar on screen.
         disable: turn the bar off (e.g. inner loops).
+
+    Raises:
+        TypeError: ``iterable`` cannot be looped over (None, a number).
     """
+    expect_iterable(iterable, "iterable", "items (a list, range, DataLoader, ...)")
     return tqdm(iterable, desc=desc, total=total, leave=leave, disable=disable,
                 mininterval=0.5, dynamic_ncols=True, **kwargs)

@@ -8,6 +8,8 @@ import random
 import numpy as np
 import torch
 
+from .checks import expect_bool
+
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
     """Seed ``random``, NumPy and torch (CPU and every CUDA device).
@@ -21,6 +23,7 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     if not 0 <= int(seed) < 2**32:
         raise ValueError(f"seed must be in [0, 2**32), got {seed}")
+    deterministic = expect_bool(deterministic, "deterministic")
     seed = int(seed)
     random.seed(seed)
     np.random.seed(seed)

@@ -20,10 +20,10 @@ from torch import nn
 
 from . import epoch as _epoch
 from .checkpoint import RunCheckpoints, load_checkpoint
-from .checks import expect_positive_int
+from .checks import expect_bool, expect_callable, expect_iterable, expect_mapping, expect_path, expect_positive_int
 from .device import get_device, model_device
-from .epoch import (LossFn, Metric, Step, StepOutput, SupervisedStep, _resolve_step, accuracy, autocast_dtype,
-                    describe_precision, evaluate, predict, train_epoch)
+from .epoch import (LossFn, Metric, Step, StepOutput, SupervisedStep, _check_metrics, _resolve_step, accuracy,
+                    autocast_dtype, describe_precision, evaluate, predict, train_epoch)
 from .progress import progress
 
 
@@ -31,9 +31,14 @@ class History(dict):
     """Per-epoch metrics: ``history["train_loss"]`` is a list with one float per epoch."""
 
     def log(self, **values: float) -> None:
-        """Append one value to each named series."""
-        for key, value in values.items():
-            self.setdefault(key, []).append(float(value))
+        """Append one value to each named series.
+
+        Raises:
+            TypeError: a value that is not a number (a string, a tensor of several values); nothing is logged.
+        """
+        numbers = {key: _number(value, f"History.log: {key}") for key, value in values.items()}
+        for key, value in numbers.items():
+            self.setdefault(key, []).append(value)
 
     def last(self) -> dict[str, float]:
         """The most recent value of every series."""
@@ -44,9 +49,29 @@ class History(dict):
         return {key: list(series) for key, series in self.items()}
 
     def load_state_dict(self, state: Mapping[str, list[float]]) -> None:
-        """Replace the contents with a saved ``state_dict``."""
+        """Replace the contents with a saved ``state_dict``.
+
+        Raises:
+            TypeError: ``state`` is not a dict of lists of numbers; the history is left unchanged.
+        """
+        expect_mapping(state, "state", "key -> list of numbers (from History.state_dict())")
+        loaded = {}
+        for key, series in state.items():
+            if isinstance(series, (str, bytes)) or not isinstance(series, (list, tuple)):
+                raise TypeError(f"state[{key!r}] must be a list of numbers, got {series!r:.60}")
+            loaded[key] = [_number(value, f"state[{key!r}]: each value") for value in series]
         self.clear()
-        self.update({key: list(series) for key, series in state.items()})
+        self.update(loaded)
+
+
+def _number(value: Any, name: str) -> float:
+    """``float(value)`` for a number or a one-element tensor; TypeError naming the value otherwise."""
+    if isinstance(value, (str, bytes)):  # float("0.5") would pass
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"{name} must be a number, got {value!r:.60}") from None
 
 
 # ----------------------------------------------------------------------------- fit's helpers
@@ -95,7 +120,7 @@ class _TrainingState:
 
 
 def _check_fit_arguments(model: Any, optimizer: Any, epochs: Any, scheduler_interval: str, best_key: Any,
-                         resume: Any, checkpoint_dir: Any) -> None:
+                         resume: Any, checkpoint_dir: Any, **more: Any) -> None:
     """Every mistake that can be seen before training starts."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -118,6 +143,35 @@ def _check_fit_arguments(model: Any, optimizer: Any, epochs: Any, scheduler_inte
         nearby = sorted(p.name for p in folder.glob("*.pt")) if folder.is_dir() else []
         raise FileNotFoundError(f"resume={str(resume)!r}: no such checkpoint (checkpoints in {folder}: "
                                 f"{nearby or 'none'}); nothing was trained or overwritten")
+    expect_iterable(more["train_loader"], "train_loader")
+    if more["val_loader"] is not None:
+        expect_iterable(more["val_loader"], "val_loader")
+    _check_metrics(more["metrics"])
+    for flag in ("amp", "channels_last", "compile_model", "show_progress"):
+        expect_bool(more[flag], flag)
+    expect_callable(more["on_epoch_end"], "on_epoch_end", optional=True)
+    if checkpoint_dir is not None:
+        expect_path(checkpoint_dir, "checkpoint_dir", "folder path")
+        _check_resumable(more["train_loader"])
+    if more["tensorboard"] is not None:
+        expect_path(more["tensorboard"], "tensorboard", "folder path")
+    if scheduler_interval == "step" and more["scheduler"] is None:
+        raise ValueError("scheduler_interval='step' needs scheduler=... (a per-step schedule such as OneCycleLR)")
+
+
+def _check_resumable(loader: Any) -> None:
+    """Refuse a loader whose epochs a checkpoint cannot reproduce (issue 10, fault 6).
+
+    A ``DataLoader`` with ``persistent_workers=True`` keeps its worker processes, and their random
+    states, from epoch to epoch, and draws its workers' base seed from ``loader.generator`` only once;
+    a resumed run starts a fresh pool, which draws again and seeds the workers anew. Neither the
+    workers' states nor the missing draw can be saved, so the resumed run would differ.
+    """
+    if getattr(loader, "persistent_workers", False) and getattr(loader, "num_workers", 0) > 0:
+        raise ValueError("train_loader has persistent_workers=True: its workers keep random state that no checkpoint "
+                         "can save, so a run resumed from checkpoint_dir would not repeat the uninterrupted one. "
+                         "Build it with persistent_workers=False (workers restart each epoch, a fraction of a second; "
+                         "make_dataloaders does this), or train without checkpoint_dir")
 
 
 def _checkpoints(folder: str | os.PathLike | None, best_key: str | None, metrics: Mapping[str, Metric] | None,
@@ -212,7 +266,10 @@ def fit(model: nn.Module, train_loader: Iterable[Any], loss_fn: LossFn | None = 
             Checked for writability (and cleaned of interrupted saves) before training starts.
         resume: False: start a new run (a folder that holds another run's checkpoints is refused, never
             overwritten); True: continue from the newest checkpoint in ``checkpoint_dir`` if there is one;
-            a path: continue from that file, which must exist.
+            a path: continue from that file, which must exist. The resumed run repeats the uninterrupted
+            one exactly (on deterministic kernels) when every random draw comes from the global RNGs or
+            ``train_loader.generator``, which checkpoints save; DataLoader workers are fine when they are
+            not persistent (a ``persistent_workers=True`` loader is refused with ``checkpoint_dir``).
         best_key: the history key that picks ``best.pt`` (maximised; minimised if it ends in "loss"), or
             None for ``last.pt`` only; a key this run would never log is refused before training.
         tensorboard: a log folder for ``SummaryWriter`` (the loss of every step, the epoch metrics and LR).
@@ -224,9 +281,14 @@ def fit(model: nn.Module, train_loader: Iterable[Any], loss_fn: LossFn | None = 
         FileExistsError: ``checkpoint_dir`` holds checkpoints this call would overwrite without resuming them.
         FileNotFoundError: ``resume`` names a file that does not exist.
         OSError: ``checkpoint_dir`` cannot be written to.
+        ValueError: with ``checkpoint_dir``, a ``train_loader`` with ``persistent_workers=True`` (a resumed
+            run could not repeat its epochs); and the other mistakes seen before training.
     """
     step = _resolve_step(loss_fn, step)
-    _check_fit_arguments(model, optimizer, epochs, scheduler_interval, best_key, resume, checkpoint_dir)
+    _check_fit_arguments(model, optimizer, epochs, scheduler_interval, best_key, resume, checkpoint_dir,
+                         train_loader=train_loader, val_loader=val_loader, metrics=metrics, amp=amp,
+                         channels_last=channels_last, compile_model=compile_model, show_progress=show_progress,
+                         on_epoch_end=on_epoch_end, tensorboard=tensorboard, scheduler=scheduler)
     device = _place(model, device, channels_last)
     amp_dtype = _epoch.autocast_dtype(device) if amp else None  # via the module, as evaluate does
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)

@@ -19,14 +19,18 @@ figure from that state whenever a slider moves.
 from __future__ import annotations
 
 import base64
+import inspect
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import ipywidgets
 from IPython import get_ipython
 from IPython.display import display
 from IPython.utils.capture import capture_output
 from ipywidgets.widgets.interaction import show_inline_matplotlib_plots
+
+from .checks import expect_callable
 
 __all__ = ["interact", "interactive"]
 
@@ -47,6 +51,60 @@ def _error_output(error: BaseException) -> dict[str, Any]:
     return {"output_type": "error", "ename": type(error).__name__, "evalue": str(error), "traceback": list(lines)}
 
 
+def _check_controls(function: Any, controls: dict[str, Any]) -> None:
+    """Refuse, before any widget is built, what ``ipywidgets`` would ignore or reject from deep inside.
+
+    ``ipywidgets`` silently ignores a control whose name is not an argument (a typo), builds an empty
+    dropdown from an empty list (the function then gets None) and a text box from a string annotation
+    (``from __future__ import annotations``); a bad range or a default such as None fails deep inside it.
+
+    Raises:
+        TypeError: ``function`` is not callable, a control names no argument, an argument has neither a
+            default nor a control.
+        ValueError: a control (or the default standing in for it) cannot become a widget, or is empty.
+    """
+    expect_callable(function, "function")
+    try:
+        params = inspect.signature(function).parameters
+    except (TypeError, ValueError):  # no signature (some builtins): ipywidgets uses the controls as given
+        return
+    name = getattr(function, "__name__", "the function")
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(set(controls) - {n for n, p in params.items() if p.kind not in (p.VAR_POSITIONAL,
+                                                                                          p.POSITIONAL_ONLY)})
+        if unknown:
+            raise TypeError(f"{name}() has no argument {', '.join(map(repr, unknown))}: each control is passed to "
+                            f"the argument of the same name; its arguments are {list(params)}")
+    abbreviations = dict(controls)  # what ipywidgets builds a widget from: the control, else the default
+    for arg, p in params.items():
+        if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) or arg in controls:
+            continue
+        if p.default is not p.empty:
+            abbreviations[arg] = p.default
+        elif p.annotation is not p.empty and not isinstance(p.annotation, str):
+            abbreviations[arg] = p.annotation  # ipywidgets reads an annotation such as (0, 10) or int
+        else:  # a string annotation would become a text box holding the annotation's text
+            raise TypeError(f"{name}() argument {arg!r} has no default and no control: pass {arg}=a widget, "
+                            f"(min, max[, step]), a list of options, or ipywidgets.fixed(value)")
+    for arg, abbrev in abbreviations.items():
+        if isinstance(abbrev, Iterable) and iter(abbrev) is abbrev:
+            continue  # a one-shot iterator: checking it would use it up
+        what = f"control {arg}={abbrev!r:.60}" if arg in controls else f"{name}() argument {arg!r} has no control " \
+            f"and its default {abbrev!r:.60}"
+        if isinstance(abbrev, (list, tuple, dict)) and len(abbrev) == 0:
+            raise ValueError(f"{what} is empty: give at least one option, or (min, max[, step])")
+        try:
+            widget = interactive.widget_from_abbrev(abbrev)
+        except (TypeError, ValueError) as err:
+            widget, reason = None, f" ({err})"
+        else:
+            reason = ""
+        if widget is None:
+            raise ValueError(f"{what} cannot become a widget{reason}: give a widget, (min, max) or (min, max, step) "
+                             f"with min < max, a list of options, a bool, a str, or ipywidgets.fixed(value) "
+                             f"to pass a value as it is")
+
+
 class interactive(ipywidgets.interactive):  # noqa: N801 (mirrors the ipywidgets name)
     """``ipywidgets.interactive`` whose output the kernel writes into ``self.out.outputs``.
 
@@ -61,6 +119,11 @@ class interactive(ipywidgets.interactive):  # noqa: N801 (mirrors the ipywidgets
     """
 
     _ran = False  # set on the first call, which runs inside the cell that builds the widget
+
+    def __init__(self, function: Callable[..., Any], /, *options: Any, **controls: Any) -> None:
+        """Raises: TypeError / ValueError for a control that names no argument or cannot become a widget."""
+        _check_controls(function, controls)
+        super().__init__(function, *options, **controls)
 
     def update(self, *args: Any) -> None:
         """Call the function with the controls' values and store its output (ignores ``args``)."""
