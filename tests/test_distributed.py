@@ -275,10 +275,13 @@ def load_script():
     return module
 
 
-def script_in_child(argv: list[str]) -> int:
-    """What torchrun runs in each process: the script's entry point, printing to this process's own files."""
-    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - not pytest's capture: torchrun's log
-    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+def script_in_child(argv: list[str], log_dir: str) -> int:
+    """What torchrun runs in each process: the script's entry point, printing into ``log_dir/rank<RANK>.log``
+    (set here, not by the launcher's redirects: under pytest's capture those miss file descriptors 1 and 2)."""
+    log = open(os.path.join(log_dir, f"rank{os.environ['RANK']}.log"), "ab", buffering=0)  # noqa: SIM115
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    sys.stdout = sys.stderr = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - the log, not pytest's capture
     return load_script().run(argv)
 
 
@@ -300,22 +303,22 @@ def test_script_under_torchrun_with_2_processes_writes_one_checkpoint(tmp_path):
     import signal
 
     import torch._dynamo  # noqa: F401 - DDP imports it: once here, not in each forked process
-    from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs, Std
+    from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
     handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)}
+    (tmp_path / "logs").mkdir()
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=2, run_id="script", rdzv_backend="c10d",
                           rdzv_endpoint="127.0.0.1:0", start_method="fork", max_restarts=0, monitor_interval=0.05,
-                          logs_specs=DefaultLogsSpecs(log_dir=str(tmp_path / "logs"), redirects=Std.ALL))
+                          logs_specs=DefaultLogsSpecs(log_dir=str(tmp_path / "elastic")))
     argv = ["--epochs", "1", "--sizes", "256", "32", "32", "--batch-size", "16", "--run-dir", str(tmp_path / "run"),
             "--timeout", str(TIMEOUT)]
     try:
-        codes = elastic_launch(config, script_in_child)(argv)
+        codes = elastic_launch(config, script_in_child)(argv, str(tmp_path / "logs"))
     finally:
         for sig, handler in handlers.items():  # the launcher leaves its own handlers installed
             signal.signal(sig, handler)
-    logs = {rank: "".join(p.read_text() for p in sorted((tmp_path / "logs").rglob(f"{rank}/std*.log")))
-            for rank in (0, 1)}
+    logs = {rank: (tmp_path / "logs" / f"rank{rank}.log").read_text(errors="replace") for rank in (0, 1)}
     assert codes == {0: 0, 1: 0}, logs
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["best.pt", "last.pt", "summary.json"]
     saved = load_checkpoint(tmp_path / "run" / LAST)
