@@ -18,8 +18,9 @@ process that fails makes the others stop with an error that says so, instead of 
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -198,6 +199,46 @@ def _restore(source: Path | None, run: RunCheckpoints | None, state: _TrainingSt
     return history, saved["epoch"] + 1, int(saved["extra"].get("global_step", 0))
 
 
+def _check_and_place(model: nn.Module, device: torch.device | str | None, channels_last: bool, optimizer: Any,
+                     epochs: Any, scheduler_interval: str, best_key: Any, resume: Any, checkpoint_dir: Any,
+                     metrics: Mapping[str, Metric] | None, validating: bool) -> torch.device:
+    """Every check that can be made before training, then the model on its device; return the device."""
+    _check_fit_arguments(model, optimizer, epochs, scheduler_interval, best_key, resume, checkpoint_dir)
+    _check_best_key(checkpoint_dir, best_key, metrics, validating)
+    return _place(model, device, channels_last)
+
+
+def _open_run(folder: str | os.PathLike | None, best_key: str | None,
+              resume: bool | str | os.PathLike) -> tuple[RunCheckpoints | None, Path | None]:
+    """Rank 0 opens the run folder and decides what to resume from; every process learns the decision.
+
+    Returns (the run folder on rank 0, None on the others and without ``folder``; the checkpoint to load).
+    """
+    opened: list[RunCheckpoints] = []
+
+    def on_main() -> Path | None:
+        run = RunCheckpoints(folder, best_key) if folder is not None else None
+        opened.extend([run] if run is not None else [])
+        return _resume_source(resume, run)
+
+    source = distributed.run_on_main(on_main, "opening the checkpoint folder")
+    return (opened[0] if opened else None), source
+
+
+@contextlib.contextmanager
+def _epoch_errors(epoch: int) -> Iterator[None]:
+    """Name the epoch in a NaN error; turn a collective that lost its peer into a clear DistributedRunError."""
+    try:
+        yield
+    except FloatingPointError as err:
+        raise FloatingPointError(f"epoch {epoch}: {err}") from err
+    except RuntimeError as err:
+        clearer = distributed.explain_peer_failure(err, f"in epoch {epoch}")
+        if clearer is err:
+            raise
+        raise clearer from err
+
+
 def _place(model: nn.Module, device: torch.device | str | None, channels_last: bool) -> torch.device:
     """Move ``model`` to ``device`` (default: where it is), in channels_last if asked; return the device."""
     device = model_device(model) if device is None else get_device(device)
@@ -261,36 +302,23 @@ def fit(model: nn.Module, train_loader: Iterable[Any], loss_fn: LossFn | None = 
         RuntimeError: under torch.distributed, another process failed or stopped answering (the message says so).
     """
     step = _resolve_step(loss_fn, step)
-
-    def check_arguments() -> torch.device:  # every process: the same checks, and the resume path it can see
-        _check_fit_arguments(model, optimizer, epochs, scheduler_interval, best_key, resume, checkpoint_dir)
-        _check_best_key(checkpoint_dir, best_key, metrics, val_loader is not None)
-        return _place(model, device, channels_last)
-
-    device = distributed.on_every_rank(check_arguments, "checking fit's arguments")
+    device = distributed.on_every_rank(lambda: _check_and_place(  # every rank: the same checks, the same device
+        model, device, channels_last, optimizer, epochs, scheduler_interval, best_key, resume, checkpoint_dir,
+        metrics, val_loader is not None), "checking fit's arguments")
     amp_dtype = _epoch.autocast_dtype(device) if amp else None  # via the module, as evaluate does
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     state = _TrainingState(model, optimizer, scheduler, scaler, _data_generator(train_loader))
-    main = distributed.is_main_process()
-    runs: list[RunCheckpoints] = []  # rank 0's run folder; the other processes write nothing
-
-    def open_run() -> Path | None:
-        run = RunCheckpoints(checkpoint_dir, best_key) if checkpoint_dir is not None else None
-        runs.extend([run] if run is not None else [])
-        return _resume_source(resume, run)
-
-    source = distributed.run_on_main(open_run, "opening the checkpoint folder")
-    run = runs[0] if runs else None
+    run, source = _open_run(checkpoint_dir, best_key, resume)  # rank 0's folder (None elsewhere), what to resume
     history, start, global_step = distributed.on_every_rank(lambda: _restore(source, run, state, epochs),
                                                             f"loading the checkpoint {source}")
+    main = distributed.is_main_process()  # only rank 0 logs and draws progress
     log = _TrainingLog(tensorboard if main else None, global_step)
     train_model = torch.compile(model) if compile_model else model
     per_step = scheduler if scheduler_interval == "step" else None
     epoch_range = range(start, epochs + 1)
-    epoch_range = progress(epoch_range, desc="epochs") if show_progress and main else epoch_range
     try:
-        for epoch in epoch_range:
-            try:
+        for epoch in progress(epoch_range, desc="epochs") if show_progress and main else epoch_range:
+            with _epoch_errors(epoch):
                 stats = train_epoch(train_model, train_loader, optimizer=optimizer, device=device, step=step,
                                     metrics=metrics, scheduler=per_step, amp_dtype=amp_dtype, scaler=scaler,
                                     channels_last=channels_last, on_losses=log.add_losses)
@@ -299,13 +327,6 @@ def fit(model: nn.Module, train_loader: Iterable[Any], loss_fn: LossFn | None = 
                     stats = evaluate(train_model, val_loader, device=device, step=step, metrics=metrics, amp=amp,
                                      channels_last=channels_last)
                     history.log(**{f"val_{name}": value for name, value in stats.items()})
-            except FloatingPointError as err:
-                raise FloatingPointError(f"epoch {epoch}: {err}") from err
-            except RuntimeError as err:
-                clearer = distributed.explain_peer_failure(err, f"in epoch {epoch}")
-                if clearer is err:
-                    raise
-                raise clearer from err
             if scheduler is not None and per_step is None:
                 scheduler.step()
             log.add_epoch(epoch, history, optimizer)
