@@ -351,7 +351,7 @@ def explain_peer_failure(err: BaseException, where: str) -> BaseException:
         "this process stops too. Continue the run later with resume=True from its last checkpoint")
 
 
-__all__ = ["DEFAULT_TIMEOUT_S", "ENV_VARS", "DistContext", "DistEnv", "DistributedRunError", "all_reduce_sum", "barrier", "check_all",
-           "default_backend", "destroy_distributed", "distributed", "epoch_shard", "explain_peer_failure",
-           "gather_objects", "init_distributed", "is_distributed", "is_main_process", "on_every_rank", "pick_device",
-           "rank", "read_env", "run_on_main", "world_size"]
+__all__ = ["DEFAULT_TIMEOUT_S", "ENV_VARS", "DistContext", "DistEnv", "DistributedRunError", "all_reduce_sum",
+           "barrier", "check_all", "default_backend", "destroy_distributed", "distributed", "epoch_shard",
+           "explain_peer_failure", "gather_objects", "init_distributed", "is_distributed", "is_main_process",
+           "on_every_rank", "pick_device", "rank", "read_env", "run_on_main", "world_size"]

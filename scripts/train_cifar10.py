@@ -180,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
                        "backend": ctx.backend, "device": str(ctx.device), "global_batch": global_batch,
                        "epochs": epochs, "train_images": len(data.train_labels), "synthetic": data.synthetic,
                        "seconds": seconds, "epochs_run": len(epochs_run),
-                       "images_per_second": len(epochs_run) * len(data.train_labels) / max(seconds, 1e-9), "val_acc": history["val_acc"][-1], "test_acc_last": test_last["acc"],
+                       "images_per_second": len(epochs_run) * len(data.train_labels) / max(seconds, 1e-9),
+                       "val_acc": history["val_acc"][-1], "test_acc_last": test_last["acc"],
                        "test_acc_best": test_best["acc"], "best_epoch": best["epoch"]}
             (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
             say(f"wrote {run_dir / 'summary.json'}")
