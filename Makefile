@@ -22,7 +22,7 @@ SLIDES := build/slides
 # on a small CPU that is faster than one notebook with several threads fighting over the cores.
 JOBS ?= 2
 
-.PHONY: env lab hooks test teacher slides refresh strip benchmarks clean help
+.PHONY: env lab hooks test teacher slides refresh strip benchmarks gpu-check clean help
 
 help:
 	@echo "make lab         create the environment if needed, start JupyterLab on notebooks/"
@@ -33,6 +33,7 @@ help:
 	@echo "make refresh     re-run notebooks in fast mode and store the outputs nbval compares (NB=path to limit)"
 	@echo "make strip       clear stray outputs from notebooks (keeps the checked ones)"
 	@echo "make benchmarks  run the scripts in benchmarks/"
+	@echo "make gpu-check   on a CUDA machine: CUDA tests, notebook 07 on the GPU, benchmark, script under torchrun (<= 5 min)"
 
 .tools/bin/uv:
 	@echo "uv not found on PATH: installing it into .tools/ with pip"
@@ -75,6 +76,10 @@ strip: env
 
 benchmarks: env
 	@status=0; for script in benchmarks/*.py; do echo "== $$script"; $(UV) run --locked python $$script || status=1; done; exit $$status
+
+# Everything that needs CUDA, with one summary (tools/gpu_check.py); exits 2 with a message without CUDA.
+gpu-check: env
+	OMP_NUM_THREADS=1 $(UV) run --locked python tools/gpu_check.py
 
 clean:
 	rm -rf .pytest_cache build runs checkpoints notebooks/runs notebooks/checkpoints

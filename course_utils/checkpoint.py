@@ -278,7 +278,10 @@ def _on_cpu(value: Any) -> Any:
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
-    """The module behind ``torch.compile`` (its state_dict keys have no ``_orig_mod.`` prefix)."""
+    """The module behind ``torch.compile`` and ``DistributedDataParallel`` (keys without ``_orig_mod.``/``module.``)."""
+    model = getattr(model, "_orig_mod", model)
+    if isinstance(model, nn.parallel.DistributedDataParallel):
+        model = model.module
     return getattr(model, "_orig_mod", model)
 
 
@@ -335,7 +338,7 @@ def save_checkpoint(path: PathLike, model: nn.Module, *, optimizer: torch.optim.
 
     Args:
         path: the checkpoint file, e.g. ``runs/07/last.pt``.
-        model: its ``state_dict`` is saved (a compiled model is unwrapped).
+        model: its ``state_dict`` is saved (a compiled or DDP-wrapped model is unwrapped).
         optimizer, scheduler, scaler: saved when given (a GradScaler, even a disabled one).
         epoch: the number of completed epochs.
         history: per-epoch lists of floats.
@@ -549,10 +552,12 @@ class RunCheckpoints:
         return value < self.best if self.best_key.endswith("loss") else value > self.best
 
     def save(self, epoch: int, history: Mapping[str, list[float]], *, model: nn.Module, global_step: int = 0,
-             **objects: Any) -> bool:
+             extra: Mapping[str, Any] | None = None, **objects: Any) -> bool:
         """Write ``best.pt`` (when ``best_key`` improved), then ``last.pt``; return whether it improved.
 
         Args:
+            extra: more plain values for the checkpoint's ``extra`` (``fit`` adds the world size and, under
+                torch.distributed, every process's random state).
             objects: ``optimizer``, ``scheduler``, ``scaler``, ``data_generator`` as for ``save_checkpoint``.
         """
         if self.best_key is not None and not (isinstance(history, Mapping) and history.get(self.best_key)):
@@ -562,7 +567,7 @@ class RunCheckpoints:
         improved = self.best_key is not None and self._improved(history[self.best_key][-1])
         if improved:
             self.best, self.best_epoch = float(history[self.best_key][-1]), epoch
-        extra = {"best": self.best, "best_epoch": self.best_epoch, "best_key": self.best_key,
+        extra = {**(extra or {}), "best": self.best, "best_epoch": self.best_epoch, "best_key": self.best_key,
                  "global_step": int(global_step)}
         data = _encode(checkpoint_state(model, epoch=epoch, history=history, extra=extra, **objects))
         if improved:

@@ -9,6 +9,11 @@ tensor inside tuples, lists and dicts) and the step runs under autocast when ask
 Epoch sums are kept as float32 tensors and read back to Python floats every few steps (every step on
 the CPU, before the update, so that a NaN loss never reaches the weights): no float64 tensor is made,
 since Apple's MPS has none. ``course_utils.train.fit`` repeats these passes and adds the rest.
+
+Under ``torch.distributed`` (several processes, each with its shard of the data) every process must call
+``train_epoch`` / ``evaluate`` alike: the sample-weighted sums and sample counts are summed over the
+processes before the means are taken, so every process returns the same numbers, the ones one process
+would compute over all the shards together.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import distributed
 from .checks import expect_bool, expect_callable, expect_iterable, expect_mapping, expect_positive_int, expect_tensor
 from .device import _parse_device, get_device, model_device
 
@@ -199,10 +205,12 @@ class _EpochTotals:
         self.rows, self.sizes = [], []
 
     def means(self) -> dict[str, float]:
+        """Sample-weighted means over the pass, over every process's shard under torch.distributed."""
         self.flush()
-        if self.seen == 0:
+        *sums, seen = distributed.all_reduce_sum([*self.sums.values(), float(self.seen)])
+        if seen == 0:
             raise ValueError("the data loader produced no batches: check the dataset size and batch_size")
-        return {name: total / self.seen for name, total in self.sums.items()}
+        return {name: total / seen for name, total in zip(self.sums, sums)}
 
 
 class _StepWatch:

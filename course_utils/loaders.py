@@ -13,6 +13,16 @@ the same batches, and (ii) restoring ``loader.generator``'s state (which checkpo
 with or without ``num_workers``: workers are started afresh each epoch (not persistent), because a
 persistent worker pool skips the per-epoch seed draw that a resumed run's fresh pool makes.
 
+Under ``torch.distributed`` (a process group of several processes, e.g. started by torchrun) both paths
+hand each process its own shard of every epoch, with no change to the calling code: every process draws
+the same epoch plan from the same seeded generator and keeps every ``world_size``-th position starting at
+its rank (``course_utils.distributed.epoch_shard``, the positions ``DistributedSampler`` takes). So the
+shards are disjoint and cover the epoch, crops and flips stay attached to their images, and resuming
+the generator's state resumes every shard. Training loaders (``shuffle=True``) first cut the epoch to a
+multiple of the world size, so every process takes the same number of steps, as DDP needs; evaluation
+loaders keep every image (processes may differ by one). ``batch_size`` is per process: the global batch
+is ``world_size * batch_size``.
+
 Augmentation is switched per kind with ``Augmentation(crop_padding=..., flip=...)`` (``course_utils.augment``);
 ``augment=True`` is CIFAR-10's recipe, a random crop with 4 pixels of zero padding plus a horizontal flip. A
 flip is wrong for digits or text: use ``Augmentation(crop_padding=2)`` there.
@@ -30,6 +40,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from .augment import Augmentation, _crop, as_augmentation, draw_epoch, draw_worker_seed
 from .checks import expect_positive_int, expect_shape, expect_tensor
 from .device import get_device
+from .distributed import epoch_shard
 from .images import ImageSplits, _as_int, _expect_bool, channel_mean_std, check_mean_std
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -50,7 +61,7 @@ class DeviceLoader:
                  device: torch.device | str | None = None, shuffle: bool = False,
                  augment: bool | Augmentation = False, mean: Sequence[float] | None = None,
                  std: Sequence[float] | None = None, seed: int = 0, drop_last: bool = False,
-                 channels_last: bool = False) -> None:
+                 channels_last: bool = False, even_shards: bool | None = None) -> None:
         """Args:
             images: uint8 (N, C, H, W) (channels first, like ``ToTensor``), or (N, H, W) for greyscale.
             labels: (N,) integer class indices >= 0.
@@ -63,6 +74,8 @@ class DeviceLoader:
             seed: seeds ``self.generator``.
             drop_last: skip the last batch when it is smaller than ``batch_size``.
             channels_last: hand out batches in channels_last memory format.
+            even_shards: under torch.distributed, cut each epoch to a multiple of the world size so every
+                process gets as many batches (default: ``shuffle``, i.e. for training loaders; see the module docstring).
         """
         expect_tensor(images, "images")
         if images.dtype != torch.uint8:
@@ -83,6 +96,7 @@ class DeviceLoader:
         self.shuffle = _expect_bool(shuffle, "shuffle")
         self.drop_last = _expect_bool(drop_last, "drop_last")
         self.channels_last = _expect_bool(channels_last, "channels_last")
+        self.even_shards = self.shuffle if even_shards is None else _expect_bool(even_shards, "even_shards")
         self.augmentation = as_augmentation(augment)
         self.augmentation.check(h, w)
         if mean is None and std is None:
@@ -97,8 +111,12 @@ class DeviceLoader:
         self._std = torch.tensor(self.std, dtype=torch.float32, device=self.device).view(1, c, 1, 1)
         self.generator = torch.Generator().manual_seed(_as_int(seed, "seed"))
 
+    def _shard(self) -> slice:
+        """The positions of each epoch this process gets (all of them outside a distributed run)."""
+        return epoch_shard(self.labels.numel(), even=self.even_shards) or slice(None)
+
     def __len__(self) -> int:
-        n = self.labels.numel()
+        n = len(range(self.labels.numel())[self._shard()])  # this process's images per epoch
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
@@ -113,9 +131,10 @@ class DeviceLoader:
         n = self.labels.numel()
         draw_worker_seed(self.generator)  # keeps step with DataLoader, which draws it as each epoch starts
         plan = draw_epoch(n, self.generator, shuffle=self.shuffle, augmentation=self.augmentation)
-        order = plan.order.to(self.device)
-        offsets = plan.offsets.to(self.device) if plan.offsets is not None else None
-        flips = plan.flips.to(self.device) if plan.flips is not None else None
+        shard = self._shard()  # every process drew the same plan; each keeps its own positions
+        order = plan.order[shard].to(self.device)
+        offsets = plan.offsets[shard].to(self.device) if plan.offsets is not None else None
+        flips = plan.flips[shard].to(self.device) if plan.flips is not None else None
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             stop = start + self.batch_size
             idx = order[start:stop]
@@ -137,24 +156,33 @@ class EpochSampler(Sampler):
 
     Every epoch it calls ``draw_epoch`` on ``generator``, exactly like ``DeviceLoader``; the Dataset
     (``AugmentedImages``) applies what the key says, so workers need no random numbers of their own.
+    Under torch.distributed it yields this process's shard of the epoch, as ``DeviceLoader`` does
+    (``even_shards``: default ``shuffle``; see the module docstring).
     """
 
-    def __init__(self, n: int, *, shuffle: bool, augmentation: Augmentation, generator: torch.Generator) -> None:
+    def __init__(self, n: int, *, shuffle: bool, augmentation: Augmentation, generator: torch.Generator,
+                 even_shards: bool | None = None) -> None:
         self.n = _as_int(n, "n", 1)
         if not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
         self.shuffle, self.generator = _expect_bool(shuffle, "shuffle"), generator
+        self.even_shards = self.shuffle if even_shards is None else _expect_bool(even_shards, "even_shards")
         self.augmentation = as_augmentation(augmentation)
 
+    def _shard(self) -> slice:
+        return epoch_shard(self.n, even=self.even_shards) or slice(None)
+
     def __len__(self) -> int:
-        return self.n
+        return len(range(self.n)[self._shard()])
 
     def __iter__(self) -> Iterator[SampleKey]:
         plan = draw_epoch(self.n, self.generator, shuffle=self.shuffle, augmentation=self.augmentation)
+        shard = self._shard()
         p = self.augmentation.crop_padding
-        offsets = plan.offsets.tolist() if plan.offsets is not None else [(p, p)] * self.n
-        flips = plan.flips.tolist() if plan.flips is not None else [False] * self.n
-        for index, (top, left), flip in zip(plan.order.tolist(), offsets, flips):
+        order = plan.order[shard].tolist()
+        offsets = plan.offsets[shard].tolist() if plan.offsets is not None else [(p, p)] * len(order)
+        flips = plan.flips[shard].tolist() if plan.flips is not None else [False] * len(order)
+        for index, (top, left), flip in zip(order, offsets, flips):
             yield index, top, left, flip
 
 
@@ -284,8 +312,10 @@ def make_dataloaders(data: ImageSplits, batch_size: int, *, device: torch.device
     train = DataLoader(train_set, batch_size=batch_size, sampler=sampler, generator=generator, **common)
     evaluation = []
     for split in ("val", "test"):  # own generators: evaluating never touches the global random state
-        evaluation.append(DataLoader(AugmentedImages(data.dataset(split), mean, std, Augmentation()),
-                                     batch_size=eval_bs, generator=torch.Generator().manual_seed(seed), **common))
+        images = AugmentedImages(data.dataset(split), mean, std, Augmentation())
+        in_order = torch.Generator().manual_seed(seed)  # an EpochSampler, so that evaluation shards too
+        evaluation.append(DataLoader(images, batch_size=eval_bs, generator=in_order, sampler=EpochSampler(
+            len(images), shuffle=False, augmentation=Augmentation(), generator=in_order), **common))
     return train, evaluation[0], evaluation[1]
 
 

@@ -5,12 +5,22 @@ else (see ``course_utils.epoch``); every task then gets the same extras: NaN/inf
 precision on CUDA (with a GradScaler for float16), channels_last, ``torch.compile``, per-step or
 per-epoch LR schedules, TensorBoard, checkpoints that survive crashes and an exact resume. The loop
 itself is ``fit``; resume, logging and checkpointing live in the small helpers above it.
+
+Data parallelism (数据并行) needs no other change to the calling code than wrapping the model in
+``DistributedDataParallel`` (DDP) in each process of a ``torch.distributed`` run (e.g. started by torchrun,
+see ``course_utils.distributed``): the course loaders give each process its shard of every epoch, the
+epoch metrics are summed over the processes before they are reported (every process gets the same
+history), and only rank 0 draws the progress bar, writes TensorBoard logs and writes checkpoints, which
+also hold every process's random state and the world size. Every process loads the checkpoint on
+resume, so the run folder must be visible to all of them (a shared file system across machines). A
+process that fails makes the others stop with an error that says so, instead of waiting forever.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,8 +28,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import distributed
 from . import epoch as _epoch
-from .checkpoint import RunCheckpoints, load_checkpoint
+from .checkpoint import RunCheckpoints, capture_rng_state, load_checkpoint, restore_rng_state
 from .checks import expect_bool, expect_callable, expect_iterable, expect_mapping, expect_path, expect_positive_int
 from .device import get_device, model_device
 from .epoch import (LossFn, Metric, Step, StepOutput, SupervisedStep, _check_metrics, _resolve_step, accuracy,
@@ -124,6 +135,11 @@ def _check_fit_arguments(model: Any, optimizer: Any, epochs: Any, scheduler_inte
     """Every mistake that can be seen before training starts."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if distributed.is_distributed() and not isinstance(model, nn.parallel.DistributedDataParallel):
+        raise ValueError(f"this process is one of {distributed.world_size()} in a torch.distributed run, but the model "
+                         f"is a plain {type(model).__name__}: every process would train its own copy on its own shard. "
+                         "Wrap it first: model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] "
+                         "on a GPU, None on the CPU)")
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"fit trains and needs optimizer=a torch.optim.Optimizer over model.parameters(), got "
                         f"{type(optimizer).__name__}; to measure a model without training it, call evaluate(...)")
@@ -174,11 +190,11 @@ def _check_resumable(loader: Any) -> None:
                          "make_dataloaders does this), or train without checkpoint_dir")
 
 
-def _checkpoints(folder: str | os.PathLike | None, best_key: str | None, metrics: Mapping[str, Metric] | None,
-                 validating: bool) -> RunCheckpoints | None:
-    """The run's checkpoint folder, after checking that ``best_key`` will be logged (refused before training)."""
+def _check_best_key(folder: str | os.PathLike | None, best_key: str | None, metrics: Mapping[str, Metric] | None,
+                    validating: bool) -> None:
+    """Refuse, before training, a ``best_key`` this run would never log."""
     if folder is None:
-        return None
+        return
     logged = [f"{split}_{name}" for split in ("train", "val")[:1 + validating] for name in ("loss", *(metrics or {}))]
     if best_key is not None and best_key not in logged:
         split, _, name = best_key.partition("_")
@@ -186,17 +202,14 @@ def _checkpoints(folder: str | os.PathLike | None, best_key: str | None, metrics
                 f"Pass metrics={{{name!r}: ...}}" if split in ("train", "val") and name else "Use one of those keys")
         raise ValueError(f"best_key={best_key!r} would never be logged, so best.pt would never be written: this run "
                          f"logs {logged}. {hint}, or best_key=None to keep only last.pt")
-    return RunCheckpoints(folder, best_key)
 
 
-def _resume(resume: bool | str | os.PathLike, run: RunCheckpoints | None, state: _TrainingState,
-            epochs: int) -> tuple[History, int, int]:
-    """Restore a run when asked; return (history, first epoch to train, global step).
+def _resume_source(resume: bool | str | os.PathLike, run: RunCheckpoints | None) -> Path | None:
+    """The checkpoint to continue from (None: a new run), decided by rank 0 alone.
 
     ``resume=True`` continues from the newest checkpoint in the folder, if any; an explicit path must
     exist. A run that does not resume the folder's own checkpoints refuses to overwrite them.
     """
-    history = History()
     if resume is False:
         source = None
     elif resume is True:
@@ -207,10 +220,27 @@ def _resume(resume: bool | str | os.PathLike, run: RunCheckpoints | None, state:
         source = Path(resume)
     if run is not None and (source is None or source.resolve() not in [p.resolve() for p in run.files()]):
         run.refuse_existing("resume=False" if source is None else f"resumed from {source}")
+    return source
+
+
+def _restore(source: Path | None, run: RunCheckpoints | None, state: _TrainingState,
+             epochs: int) -> tuple[History, int, int]:
+    """Load ``source`` into the training state (every process does); return (history, first epoch, global step)."""
+    history = History()
     if source is None:
         return history, 1, 0
     saved = load_checkpoint(source, state.model, optimizer=state.optimizer, scheduler=state.scheduler,
                             scaler=state.scaler, data_generator=state.data_generator, restore_rng=True)
+    saved_world = int(saved["extra"].get("world_size", 1))
+    if saved_world != distributed.world_size():
+        raise ValueError(f"{source} was written by a run of {saved_world} process(es); this one has "
+                         f"{distributed.world_size()}. Resuming would change the global batch and each process's "
+                         f"data, so it would not continue that run: resume with {saved_world} process(es) "
+                         "(torchrun --nproc_per_node), or start a new run from its weights with "
+                         "load_checkpoint(path, model)")
+    per_rank = saved["extra"].get("rng_per_rank")
+    if per_rank:  # each process gets back its own random state (dropout masks differ between ranks)
+        restore_rng_state(per_rank[distributed.rank()], state.data_generator)
     if saved["epoch"] > epochs:
         raise ValueError(f"{source} has {saved['epoch']} epochs done, more than epochs={epochs}")
     for name in ("optimizer", "scheduler"):
@@ -221,6 +251,47 @@ def _resume(resume: bool | str | os.PathLike, run: RunCheckpoints | None, state:
         run.restore(saved)
     history.load_state_dict(saved["history"])
     return history, saved["epoch"] + 1, int(saved["extra"].get("global_step", 0))
+
+
+def _check_and_place(model: nn.Module, device: torch.device | str | None, channels_last: bool, optimizer: Any,
+                     epochs: Any, scheduler_interval: str, best_key: Any, resume: Any, checkpoint_dir: Any,
+                     metrics: Mapping[str, Metric] | None, validating: bool, **more: Any) -> torch.device:
+    """Every check that can be made before training, then the model on its device; return the device."""
+    _check_fit_arguments(model, optimizer, epochs, scheduler_interval, best_key, resume, checkpoint_dir,
+                         metrics=metrics, channels_last=channels_last, **more)
+    _check_best_key(checkpoint_dir, best_key, metrics, validating)
+    return _place(model, device, channels_last)
+
+
+def _open_run(folder: str | os.PathLike | None, best_key: str | None,
+              resume: bool | str | os.PathLike) -> tuple[RunCheckpoints | None, Path | None]:
+    """Rank 0 opens the run folder and decides what to resume from; every process learns the decision.
+
+    Returns (the run folder on rank 0, None on the others and without ``folder``; the checkpoint to load).
+    """
+    opened: list[RunCheckpoints] = []
+
+    def on_main() -> Path | None:
+        run = RunCheckpoints(folder, best_key) if folder is not None else None
+        opened.extend([run] if run is not None else [])
+        return _resume_source(resume, run)
+
+    source = distributed.run_on_main(on_main, "opening the checkpoint folder")
+    return (opened[0] if opened else None), source
+
+
+@contextlib.contextmanager
+def _epoch_errors(epoch: int) -> Iterator[None]:
+    """Name the epoch in a NaN error; turn a collective that lost its peer into a clear DistributedRunError."""
+    try:
+        yield
+    except FloatingPointError as err:
+        raise FloatingPointError(f"epoch {epoch}: {err}") from err
+    except RuntimeError as err:
+        clearer = distributed.explain_peer_failure(err, f"in epoch {epoch}")
+        if clearer is err:
+            raise
+        raise clearer from err
 
 
 def _place(model: nn.Module, device: torch.device | str | None, channels_last: bool) -> torch.device:
@@ -273,8 +344,12 @@ def fit(model: nn.Module, train_loader: Iterable[Any], loss_fn: LossFn | None = 
         best_key: the history key that picks ``best.pt`` (maximised; minimised if it ends in "loss"), or
             None for ``last.pt`` only; a key this run would never log is refused before training.
         tensorboard: a log folder for ``SummaryWriter`` (the loss of every step, the epoch metrics and LR).
-        on_epoch_end: called as ``fn(epoch, history)`` after each epoch (e.g. to redraw a plot).
-        show_progress: draw a progress bar over epochs.
+        on_epoch_end: called as ``fn(epoch, history)`` after each epoch (e.g. to redraw a plot); under
+            torch.distributed on every process, with the same history (check ``is_main_process()`` to print).
+        show_progress: draw a progress bar over epochs (rank 0 only under torch.distributed).
+
+    Under torch.distributed, call ``fit`` on every process with the model wrapped in DDP (see the module
+    docstring); each process trains on its loader's shard and the history is the same everywhere.
 
     Raises:
         FloatingPointError: the loss became NaN or infinite (the message names the epoch and step).
@@ -283,46 +358,62 @@ def fit(model: nn.Module, train_loader: Iterable[Any], loss_fn: LossFn | None = 
         OSError: ``checkpoint_dir`` cannot be written to.
         ValueError: with ``checkpoint_dir``, a ``train_loader`` with ``persistent_workers=True`` (a resumed
             run could not repeat its epochs); and the other mistakes seen before training.
+        ValueError: under torch.distributed, a model not wrapped in DDP, or a checkpoint of another world size.
+        RuntimeError: under torch.distributed, another process failed or stopped answering (the message says so).
     """
     step = _resolve_step(loss_fn, step)
-    _check_fit_arguments(model, optimizer, epochs, scheduler_interval, best_key, resume, checkpoint_dir,
-                         train_loader=train_loader, val_loader=val_loader, metrics=metrics, amp=amp,
-                         channels_last=channels_last, compile_model=compile_model, show_progress=show_progress,
-                         on_epoch_end=on_epoch_end, tensorboard=tensorboard, scheduler=scheduler)
-    device = _place(model, device, channels_last)
+    device = distributed.on_every_rank(lambda: _check_and_place(  # every rank: the same checks, the same device
+        model, device, channels_last, optimizer, epochs, scheduler_interval, best_key, resume, checkpoint_dir,
+        metrics, val_loader is not None, train_loader=train_loader, val_loader=val_loader, amp=amp,
+        compile_model=compile_model, show_progress=show_progress,
+        on_epoch_end=on_epoch_end, tensorboard=tensorboard, scheduler=scheduler), "checking fit's arguments")
     amp_dtype = _epoch.autocast_dtype(device) if amp else None  # via the module, as evaluate does
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     state = _TrainingState(model, optimizer, scheduler, scaler, _data_generator(train_loader))
-    run = _checkpoints(checkpoint_dir, best_key, metrics, val_loader is not None)
-    history, start, global_step = _resume(resume, run, state, epochs)
-    log = _TrainingLog(tensorboard, global_step)
+    run, source = _open_run(checkpoint_dir, best_key, resume)  # rank 0's folder (None elsewhere), what to resume
+    history, start, global_step = distributed.on_every_rank(lambda: _restore(source, run, state, epochs),
+                                                            f"loading the checkpoint {source}")
+    main = distributed.is_main_process()  # only rank 0 logs and draws progress
+    log = _TrainingLog(tensorboard if main else None, global_step)
     train_model = torch.compile(model) if compile_model else model
     per_step = scheduler if scheduler_interval == "step" else None
-    epoch_range = progress(range(start, epochs + 1), desc="epochs") if show_progress else range(start, epochs + 1)
+    epoch_range = range(start, epochs + 1)
     try:
-        for epoch in epoch_range:
-            try:
+        for epoch in progress(epoch_range, desc="epochs") if show_progress and main else epoch_range:
+            with _epoch_errors(epoch):
                 stats = train_epoch(train_model, train_loader, optimizer=optimizer, device=device, step=step,
                                     metrics=metrics, scheduler=per_step, amp_dtype=amp_dtype, scaler=scaler,
                                     channels_last=channels_last, on_losses=log.add_losses)
-            except FloatingPointError as err:
-                raise FloatingPointError(f"epoch {epoch}: {err}") from err
-            history.log(**{f"train_{name}": value for name, value in stats.items()})
-            if val_loader is not None:
-                stats = evaluate(train_model, val_loader, device=device, step=step, metrics=metrics, amp=amp,
-                                 channels_last=channels_last)
-                history.log(**{f"val_{name}": value for name, value in stats.items()})
+                history.log(**{f"train_{name}": value for name, value in stats.items()})
+                if val_loader is not None:
+                    stats = evaluate(train_model, val_loader, device=device, step=step, metrics=metrics, amp=amp,
+                                     channels_last=channels_last)
+                    history.log(**{f"val_{name}": value for name, value in stats.items()})
             if scheduler is not None and per_step is None:
                 scheduler.step()
             log.add_epoch(epoch, history, optimizer)
-            if run is not None:
-                run.save(epoch, history, global_step=log.global_step, **state.objects())
+            if checkpoint_dir is not None:
+                _save(run, epoch, history, log.global_step, state)
             if on_epoch_end is not None:
                 on_epoch_end(epoch, history)
     finally:
         log.close()
     model.eval()
     return history
+
+
+def _save(run: RunCheckpoints | None, epoch: int, history: History, global_step: int, state: _TrainingState) -> None:
+    """Rank 0 writes the checkpoint of ``epoch`` with every process's random state; all learn whether it worked."""
+    extra: dict[str, Any] = {"world_size": distributed.world_size()}
+    if distributed.is_distributed():
+        extra["rng_per_rank"] = distributed.gather_objects(capture_rng_state(state.data_generator))
+    error = None
+    if run is not None:
+        try:
+            run.save(epoch, history, global_step=global_step, extra=extra, **state.objects())
+        except Exception as err:  # noqa: BLE001 - every process learns about it in check_all
+            error = err
+    distributed.check_all(error, f"writing the checkpoint of epoch {epoch}")
 
 
 __all__ = ["History", "LossFn", "Metric", "Step", "StepOutput", "SupervisedStep", "accuracy", "autocast_dtype",
