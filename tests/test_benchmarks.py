@@ -51,3 +51,29 @@ def test_beam_search_benchmark_loop_is_the_notebooks_single_sequence_search(seed
     ours = load("beam_search").beam_search_single(step, 1, 0, 6, 3, alpha=alpha, n_best=3)
     notebook = load_exports("06_transformer_decoder_beam_search").beam_search_single(step, 1, 0, 6, 3, alpha, 3)
     assert ours == notebook
+
+
+def test_kv_cache_benchmark_prints_a_speedup_per_length(capsys):
+    speedups = load("kv_cache").main(["--device", "cpu", "--lengths", "4", "8", "--d-model", "16", "--heads", "2",
+                                      "--layers", "1", "--repeats", "1"])
+    out = capsys.readouterr().out
+    assert sorted(speedups) == [4, 8] and all(s > 0 for s in speedups.values())
+    assert "speed-up (KVCache vs recompute)" in out and "logits of every step identical" in out
+    assert "speed-up grows like length^" in out
+    for length in (4, 8):
+        assert any(line.split()[:1] == [str(length)] and line.rstrip().endswith(")") for line in out.splitlines())
+
+
+def test_kv_cache_benchmark_model_is_the_notebooks_tiny_gpt():
+    """The benchmark restates notebook 06b's model so as not to import tests/: same weights, same logits."""
+    bench = load("kv_cache")
+    notebook = load_exports("06b_decoder_only_kv_cache_sampling")
+    torch.manual_seed(0)
+    ours = notebook.TinyGPT(bench.VOCAB_SIZE, d_model=32, num_heads=4, num_layers=2, d_ff=128, max_len=12).eval()
+    theirs = bench.DecoderOnlyLM(bench.VOCAB_SIZE, 32, 4, 2, 128, 12).eval()
+    theirs.load_state_dict(ours.state_dict())  # the same parameter names and shapes
+    seq = torch.randint(bench.VOCAB_SIZE, (2, 12), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(theirs(seq), ours(seq), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(bench.decode(theirs, seq, bench.ConcatCache(2)), bench.decode(theirs, seq),
+                                   atol=1e-5, rtol=1e-5)
