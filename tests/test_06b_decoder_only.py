@@ -85,6 +85,30 @@ def test_block_equals_decoder_layer_without_cross_attention(norm_first):
         torch.testing.assert_close(block(x), layer(x, memory, tgt_mask=causal_float_mask(6), tgt_is_causal=True))
 
 
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_block_is_notebook_06s_decoder_block_minus_cross_attention(norm_first):
+    """06's own DecoderBlock (ReLU) with sub-layer 2 removed computes what DecoderOnlyBlock computes."""
+    decoder_block = load_exports("06_transformer_decoder_beam_search").DecoderBlock
+    torch.manual_seed(5)
+    theirs = decoder_block(16, 4, 24, norm_first=norm_first).double().eval()
+    ours = nb.DecoderOnlyBlock(16, 4, 24, norm_first=norm_first, activation=nn.ReLU).double()
+    with torch.no_grad():
+        for norm in (theirs.norm1, theirs.norm3):
+            norm.weight.uniform_(0.5, 1.5), norm.bias.uniform_(-0.5, 0.5)
+    pairs = [(getattr(ours.self_attn, n), getattr(theirs.self_attn, n)) for n in ("q_proj", "k_proj", "v_proj", "out_proj")]
+    pairs += [(ours.feed_forward, theirs.ff), (ours.norm1, theirs.norm1), (ours.norm2, theirs.norm3)]
+    for mine, source in pairs:
+        mine.load_state_dict(source.state_dict())
+    x = torch.randn(3, 6, 16, dtype=torch.float64)
+    memory = torch.randn(3, 4, 16, dtype=torch.float64)
+    with torch.no_grad():
+        assert (ours(x) - theirs(x, memory)).abs().max() > 1e-3  # with its cross-attention, 06's block differs
+        theirs.cross_attn.out_proj.weight.zero_(), theirs.cross_attn.out_proj.bias.zero_()  # remove sub-layer 2 ...
+        theirs.norm2 = nn.Identity()  # ... and its LayerNorm
+        for memory in (memory, torch.randn(3, 1, 16, dtype=torch.float64)):
+            torch.testing.assert_close(ours(x), theirs(x, memory))
+
+
 @pytest.mark.parametrize("past, T", [(0, 1), (0, 6), (3, 1), (4, 3)])
 def test_causal_attention_with_past_matches_sdpa(past, T):
     g = torch.Generator().manual_seed(past * 10 + T)
