@@ -95,7 +95,8 @@ def test_block_is_notebook_06s_decoder_block_minus_cross_attention(norm_first):
     with torch.no_grad():
         for norm in (theirs.norm1, theirs.norm3):
             norm.weight.uniform_(0.5, 1.5), norm.bias.uniform_(-0.5, 0.5)
-    pairs = [(getattr(ours.self_attn, n), getattr(theirs.self_attn, n)) for n in ("q_proj", "k_proj", "v_proj", "out_proj")]
+    names = ("q_proj", "k_proj", "v_proj", "out_proj")
+    pairs = [(getattr(ours.self_attn, n), getattr(theirs.self_attn, n)) for n in names]
     pairs += [(ours.feed_forward, theirs.ff), (ours.norm1, theirs.norm1), (ours.norm2, theirs.norm3)]
     for mine, source in pairs:
         mine.load_state_dict(source.state_dict())
@@ -105,8 +106,8 @@ def test_block_is_notebook_06s_decoder_block_minus_cross_attention(norm_first):
         assert (ours(x) - theirs(x, memory)).abs().max() > 1e-3  # with its cross-attention, 06's block differs
         theirs.cross_attn.out_proj.weight.zero_(), theirs.cross_attn.out_proj.bias.zero_()  # remove sub-layer 2 ...
         theirs.norm2 = nn.Identity()  # ... and its LayerNorm
-        for memory in (memory, torch.randn(3, 1, 16, dtype=torch.float64)):
-            torch.testing.assert_close(ours(x), theirs(x, memory))
+        for other_memory in (memory, torch.randn(3, 1, 16, dtype=torch.float64)):
+            torch.testing.assert_close(ours(x), theirs(x, other_memory))
 
 
 @pytest.mark.parametrize("past, T", [(0, 1), (0, 6), (3, 1), (4, 3)])
