@@ -51,3 +51,29 @@ def test_beam_search_benchmark_loop_is_the_notebooks_single_sequence_search(seed
     ours = load("beam_search").beam_search_single(step, 1, 0, 6, 3, alpha=alpha, n_best=3)
     notebook = load_exports("06_transformer_decoder_beam_search").beam_search_single(step, 1, 0, 6, 3, alpha, 3)
     assert ours == notebook
+
+
+def test_kv_cache_benchmark_prints_a_speedup_per_length(capsys):
+    speedups = load("kv_cache").main(["--device", "cpu", "--lengths", "4", "8", "--d-model", "16", "--heads", "2",
+                                      "--layers", "1", "--repeats", "1"])
+    out = capsys.readouterr().out
+    assert sorted(speedups) == [4, 8] and all(s > 0 for s in speedups.values())
+    assert "speed-up (KVCache vs recompute)" in out and "logits of every step identical" in out
+    assert "speed-up grows like length^" in out
+    for length in (4, 8):
+        assert any(line.split()[:1] == [str(length)] and line.rstrip().endswith(")") for line in out.splitlines())
+
+
+def test_kv_cache_benchmark_times_the_notebooks_own_model_and_caches():
+    """No restated model to drift: the script decodes with notebook 06b's TinyGPT and both caches agree."""
+    bench = load("kv_cache")
+    nb = bench.notebook()
+    assert nb.TinyGPT is load_exports("06b_decoder_only_kv_cache_sampling").TinyGPT
+    torch.manual_seed(0)
+    model = nb.TinyGPT(len(nb.VOCAB), d_model=16, num_heads=2, num_layers=2, d_ff=32, max_len=6).eval()
+    seq = torch.randint(len(nb.VOCAB), (2, 6), generator=torch.Generator().manual_seed(1))
+    full = bench.decode(model, seq)
+    with torch.no_grad():
+        torch.testing.assert_close(full, model(seq))  # step t of the token-by-token loop = output t of one pass
+    for cache in (nb.ConcatKVCache(2), nb.kv_cache_for(model, 2, 6)):
+        torch.testing.assert_close(bench.decode(model, seq, cache), full)
