@@ -19,6 +19,7 @@ spec.loader.exec_module(editions)
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
 # Notebooks that have no slide metadata yet (being added notebook by notebook).
 PENDING = {p.stem for p in NOTEBOOKS} - {
+    "01_regression_least_squares",
     "01b_optimizers_regularization",
     "02_activations_gradients",
     "02b_normalisation_residuals",
