@@ -29,16 +29,31 @@ def test_decoder_block_matches_torch_decoder_layer(nb, norm_first, with_padding)
     b, t, s, d, heads, ff = 3, 7, 5, 24, 3, 40
     layer = nn.TransformerDecoderLayer(d, heads, ff, dropout=0.0, activation="relu", batch_first=True,
                                        norm_first=norm_first).eval()
-    block = nb.DecoderBlock(d, heads, ff).load_from_torch(layer)
+    block = nb.load_torch_decoder_weights(nb.DecoderBlock(d, heads, ff), layer)
     x, memory = torch.randn(b, t, d), torch.randn(b, s, d)
-    pad = torch.zeros(b, s, dtype=torch.bool)
+    keep = torch.ones(b, s, dtype=torch.bool)  # the notebook's convention: True = a real token (may attend)
     if with_padding:
-        pad[1, 3:] = True
-        pad[2, 4:] = True
-    ours = block(x, memory, pad if with_padding else None)
+        keep[1, 3:] = False
+        keep[2, 4:] = False
+    ours = block(x, memory, keep if with_padding else None)
+    # PyTorch's memory_key_padding_mask is the opposite: True = padding.
     theirs = layer(x, memory, tgt_mask=nn.Transformer.generate_square_subsequent_mask(t), tgt_is_causal=True,
-                   memory_key_padding_mask=pad if with_padding else None)
+                   memory_key_padding_mask=~keep if with_padding else None)
     torch.testing.assert_close(ours, theirs)
+
+
+def test_decoder_block_memory_mask_is_true_for_keep(nb):
+    """memory_keep uses True = may attend, like causal_mask: memory positions marked False cannot matter."""
+    torch.manual_seed(3)
+    block = nb.DecoderBlock(16, 2, 32).eval()
+    x, memory = torch.randn(2, 4, 16), torch.randn(2, 5, 16)
+    keep = torch.tensor([[True] * 5, [True, True, False, False, False]])
+    changed = memory.clone()
+    changed[1, 2:] = torch.randn(3, 16)  # only the masked-out positions of source 1 change
+    torch.testing.assert_close(block(x, changed, keep), block(x, memory, keep))
+    assert not torch.allclose(block(x, changed, ~keep)[1], block(x, memory, ~keep)[1])  # the flipped mask reads them
+    # a keep mask of all True is the same as no mask
+    torch.testing.assert_close(block(x, memory, torch.ones(2, 5, dtype=torch.bool)), block(x, memory))
 
 
 def test_decoder_block_is_causal_and_gradients_flow(nb):
@@ -56,7 +71,7 @@ def test_decoder_block_is_causal_and_gradients_flow(nb):
 def test_decoder_block_rejects_gelu_layer(nb):
     layer = nn.TransformerDecoderLayer(8, 2, 16, dropout=0.0, activation="gelu", batch_first=True)
     with pytest.raises(ValueError, match="ReLU"):
-        nb.DecoderBlock(8, 2, 16).load_from_torch(layer)
+        nb.load_torch_decoder_weights(nb.DecoderBlock(8, 2, 16), layer)
 
 
 # ----------------------------------------------------------------------------- single-sequence search
@@ -117,6 +132,20 @@ def test_sampling_cold_is_greedy_and_warm_matches_distribution(nb):
     for _ in range(3000):
         counts[nb.sample_single(step, 1, 0, 1, temperature=1.0, generator=gen)[0][0]] += 1
     torch.testing.assert_close(counts / counts.sum(), probs.float(), atol=0.03, rtol=0)
+
+
+def test_sequence_log_probs_sums_step_by_step_log_probs(nb, small_model):
+    numbers = [3, 47, 802]
+    outputs = [[7, 2], [5, 9, 11, 2], [4, 4, 4]]  # any token ids: with and without <eos>, different lengths
+    got = nb.sequence_log_probs(small_model, numbers, outputs)
+    src, _, _ = make_batch(numbers)
+    for i, out in enumerate(outputs):
+        total, prefix = 0.0, [BOS_ID]
+        for tok in out:  # one decoder call per token, on the prefix only
+            logits = small_model(src[i:i + 1], torch.tensor([prefix]))[0, -1]
+            total += logits.log_softmax(-1)[tok].item()
+            prefix.append(tok)
+        assert got[i].item() == pytest.approx(total, abs=1e-4)
 
 
 # ----------------------------------------------------------------------------- BLEU and copying
@@ -232,3 +261,62 @@ def test_the_steps_train_through_fit_and_resume_exactly(nb, tmp_path):
     stats = evaluate(whole, NumberBatches([5, 55, 555], shuffle=False), step=nb.teacher_forcing_step,
                      metrics={"acc": accuracy})
     assert 0 <= stats["acc"] <= 1 and stats["loss"] > 0
+
+
+# ----------------------------------------------------------------------------- schedules and the length classifier
+def test_schedules_start_low_rise_and_stay_in_range(nb):
+    grid = [i / 50 for i in range(51)]
+    for schedule in (nb.linear_schedule, nb.exponential_schedule, nb.inverse_sigmoid_schedule):
+        values = [schedule(u) for u in grid]
+        assert all(0.0 <= v <= 1.0 for v in values)
+        assert all(b >= a for a, b in zip(values, values[1:])), schedule.__name__
+    assert nb.linear_schedule(0.0) == 0.0 and nb.linear_schedule(0.3) == 0.3 and nb.linear_schedule(0.9) == 0.5
+    assert nb.exponential_schedule(0.0) == 0.0
+    # Bengio et al.: teacher-forcing probability k / (k + exp(i / k)) with i = k^2 u
+    k = 5.0
+    for u in (0.0, 0.4, 1.0):
+        assert nb.inverse_sigmoid_schedule(u, k) == pytest.approx(1 - k / (k + math.exp(k * k * u / k)))
+
+
+def test_scheduled_sampling_step_follows_its_schedule(nb, small_model):
+    batch = make_batch([8, 64, 512, 730])
+    seen = []
+
+    def schedule(u):
+        seen.append(u)
+        return 0.0 if u < 0.5 else 1.0
+
+    step = nb.ScheduledSamplingStep(schedule, total_steps=4, generator=torch.Generator().manual_seed(0))
+    small_model.train()
+    try:
+        torch.manual_seed(0)
+        first = step(small_model, batch)                  # p = 0: exactly teacher forcing
+        torch.manual_seed(0)
+        torch.testing.assert_close(first.loss, nb.teacher_forcing_step(small_model, batch).loss)
+        step(small_model, batch)
+        torch.manual_seed(0)
+        third = step(small_model, batch)                  # p = 1: every input is the model's own guess
+        swapped = nb.scheduled_sampling_inputs(small_model, batch[0], batch[1], 1.0)
+        torch.manual_seed(0)
+        torch.testing.assert_close(third.loss, nb.teacher_forcing_step(small_model, (batch[0], swapped, batch[2])).loss)
+    finally:
+        small_model.eval()
+    assert seen == [0.0, 0.25, 0.5] and step.probs == [0.0, 0.0, 1.0]
+    # eval mode (fit's validation pass): plain teacher forcing, and the schedule does not advance
+    torch.testing.assert_close(step(small_model, batch).loss, nb.teacher_forcing_step(small_model, batch).loss)
+    assert len(step.probs) == 3
+    with pytest.raises(ValueError, match="total_steps"):
+        nb.ScheduledSamplingStep(schedule, total_steps=0)
+
+
+def test_length_classifier_pools_only_real_tokens(nb):
+    torch.manual_seed(4)
+    head = nb.LengthClassifier(8, 5)
+    memory = torch.randn(2, 3, 8)
+    keep = torch.tensor([[True, True, True], [False, True, True]])   # source 1 has one padding position
+    changed = memory.clone()
+    changed[1, 0] = 100.0                                             # padding content must not matter
+    torch.testing.assert_close(head(changed, keep), head(memory, keep))
+    expected = head.linear(torch.stack([memory[0].mean(0), memory[1, 1:].mean(0)]))
+    torch.testing.assert_close(head(memory, keep), expected)
+    assert head(memory, keep).shape == (2, 5)

@@ -28,6 +28,7 @@ PENDING = {p.stem for p in NOTEBOOKS} - {
     "05_self_attention",
     "06b_decoder_only_kv_cache_sampling",
     "08_data_parallel_training",
+    "06_transformer_decoder_beam_search",
 }
 
 
