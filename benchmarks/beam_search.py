@@ -30,8 +30,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # course_utils, wh
 
 from course_utils.decoding import beam_search  # noqa: E402
 from course_utils.device import describe_device, get_device, synchronize  # noqa: E402
-from course_utils.number_words import (BOS_ID, EOS_ID, PAD_ID, NumberBatches, Seq2SeqTransformer,  # noqa: E402
-                                       encode_numbers, exact_match, make_step_fn, split_numbers)
+from course_utils.number_words import (  # noqa: E402
+    BOS_ID,
+    EOS_ID,
+    PAD_ID,
+    NumberBatches,
+    Seq2SeqTransformer,
+    encode_numbers,
+    exact_match,
+    make_step_fn,
+    split_numbers,
+)
 from course_utils.paths import runs_dir  # noqa: E402
 from course_utils.train import fit  # noqa: E402
 
@@ -48,8 +57,9 @@ def beam_search_single(step_fn, bos_id, eos_id, max_len, beam_size, alpha=0.0, n
         for tokens, log_p in beams:
             log_probs = step_fn(torch.tensor(tokens))  # (V,)
             top_lp, top_tok = log_probs.topk(min(beam_size, log_probs.numel()))
-            candidates += [(tokens + [tok], log_p + lp) for lp, tok in zip(top_lp.tolist(), top_tok.tolist())
-                           if lp > -math.inf]
+            candidates += [
+                (tokens + [tok], log_p + lp) for lp, tok in zip(top_lp.tolist(), top_tok.tolist()) if lp > -math.inf
+            ]
         candidates.sort(key=lambda c: c[1], reverse=True)
         beams = []
         for tokens, log_p in candidates[:beam_size]:  # the K best candidates survive; <eos> leaves the beam
@@ -82,11 +92,21 @@ def load_or_train(device: torch.device, train_epochs: int) -> tuple[Seq2SeqTrans
         train_numbers, _ = split_numbers(200, seed=0)
         batches = NumberBatches(train_numbers, batch_size=64)
         optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=train_epochs * len(batches),
-                                                       pct_start=0.1)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=3e-3, total_steps=train_epochs * len(batches), pct_start=0.1
+        )
         start = time.perf_counter()
-        fit(model, batches, optimizer=optimizer, epochs=train_epochs, step=teacher_forcing_step, device=device,
-            scheduler=schedule, scheduler_interval="step", show_progress=False)
+        fit(
+            model,
+            batches,
+            optimizer=optimizer,
+            epochs=train_epochs,
+            step=teacher_forcing_step,
+            device=device,
+            scheduler=schedule,
+            scheduler_interval="step",
+            show_progress=False,
+        )
         origin = f"no checkpoint at {checkpoint}: trained {train_epochs} epochs in {time.perf_counter() - start:.0f} s"
     return model.to(device).eval(), origin
 
@@ -111,8 +131,12 @@ def main() -> int:
     parser.add_argument("--beam", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--train-epochs", type=int, default=30, help="used only without a checkpoint")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="CPU threads for torch (default 1: the model is tiny; 0 keeps torch's default)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads for torch (default 1: the model is tiny; 0 keeps torch's default)",
+    )
     args = parser.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -122,13 +146,14 @@ def main() -> int:
     model, origin = load_or_train(device, args.train_epochs)
     print(f"model: {origin}")
     _, val_numbers = split_numbers(200, seed=0)
-    numbers = val_numbers[:args.batch]
+    numbers = val_numbers[: args.batch]
     step_fn = make_step_fn(model)
     search = {"bos_id": BOS_ID, "eos_id": EOS_ID, "max_len": MAX_LEN}
 
     def batched():
-        return beam_search(step_fn, encode_numbers(model, numbers, device), beam_size=args.beam, n_best=N_BEST,
-                           **search)
+        return beam_search(
+            step_fn, encode_numbers(model, numbers, device), beam_size=args.beam, n_best=N_BEST, **search
+        )
 
     def single_sequence_loop():
         results = []
@@ -139,8 +164,10 @@ def main() -> int:
         return results
 
     def batch_of_one_loop():
-        return [beam_search(step_fn, encode_numbers(model, [n], device), beam_size=args.beam, n_best=N_BEST, **search)
-                for n in numbers]
+        return [
+            beam_search(step_fn, encode_numbers(model, [n], device), beam_size=args.beam, n_best=N_BEST, **search)
+            for n in numbers
+        ]
 
     t_batched, res_batched = timed(batched, args.repeats, device)
     t_single, res_single = timed(single_sequence_loop, args.repeats, device)
@@ -151,17 +178,23 @@ def main() -> int:
     for b, n in enumerate(numbers):
         assert lists[b] == [h[0] for h in res_single[b]], f"number {n}: batched and single-sequence beams differ"
         assert lists[b] == res_one[b].to_lists()[0], f"number {n}: batched and batch-of-one beams differ"
-        torch.testing.assert_close(res_batched.scores[b].cpu(), torch.tensor([h[2] for h in res_single[b]]),
-                                   atol=1e-4, rtol=1e-4)
-    print(f"outputs identical for all {len(numbers)} sources ({N_BEST}-best lists); "
-          f"top-1 exact match {exact_match(res_batched.best(), numbers):.3f}")
+        torch.testing.assert_close(
+            res_batched.scores[b].cpu(), torch.tensor([h[2] for h in res_single[b]]), atol=1e-4, rtol=1e-4
+        )
+    print(
+        f"outputs identical for all {len(numbers)} sources ({N_BEST}-best lists); "
+        f"top-1 exact match {exact_match(res_batched.best(), numbers):.3f}"
+    )
 
     print(f"batch {len(numbers)}, beam {args.beam}, max_len {MAX_LEN}, median of {args.repeats} runs:")
     print(f"  batched beam_search (1 call)           {t_batched * 1000:9.1f} ms")
     print(f"  loop of beam_search_single (notebook)  {t_single * 1000:9.1f} ms   speed-up {t_single / t_batched:6.1f}x")
     print(f"  loop of beam_search with batch 1       {t_one * 1000:9.1f} ms   speed-up {t_one / t_batched:6.1f}x")
     ratio = t_single / t_batched
-    print(f"speed-up of batched over per-sequence loop: {ratio:.1f}x (target >= 5x): {'OK' if ratio >= 5 else 'BELOW TARGET'}")
+    print(
+        f"speed-up of batched over per-sequence loop: {ratio:.1f}x (target >= 5x): "
+        f"{'OK' if ratio >= 5 else 'BELOW TARGET'}"
+    )
     return 0 if ratio >= 5 else 1
 
 

@@ -43,10 +43,15 @@ TARGET_RATIO = 2.0
 def notes_net() -> nn.Module:
     """The network of the notes: three 5x5 convolutions with 2x2 max-pooling, then two linear layers."""
     return nn.Sequential(
-        nn.Conv2d(3, 32, 5, padding=2), nn.MaxPool2d(2),
-        nn.Conv2d(32, 32, 5, padding=2), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 5, padding=2), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(1024, 64), nn.Linear(64, 10),
+        nn.Conv2d(3, 32, 5, padding=2),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 32, 5, padding=2),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 5, padding=2),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(1024, 64),
+        nn.Linear(64, 10),
     )
 
 
@@ -80,14 +85,16 @@ def course_steps(model: nn.Module, batches: Iterator, device: torch.device, amp:
     dtype = autocast_dtype(device) if amp else None
 
     def run(n: int) -> None:
-        train_epoch(model, itertools.islice(batches, n), loss_fn, optimizer, device, amp_dtype=dtype,
-                    channels_last=True)
+        train_epoch(
+            model, itertools.islice(batches, n), loss_fn, optimizer, device, amp_dtype=dtype, channels_last=True
+        )
 
     return run
 
 
 def input_only(batches: Iterator, device: torch.device) -> Callable[[int], None]:
     """Draw ``n`` batches and train on nothing: what the input path alone costs."""
+
     def run(n: int) -> None:
         for images, labels in itertools.islice(batches, n):
             images.to(device), labels.to(device)
@@ -112,8 +119,9 @@ def main(argv: list[str] | None = None) -> float:
     parser.add_argument("--steps", type=int, default=30, help="timed steps per path per round")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps per path before timing")
-    parser.add_argument("--augment", action="store_true",
-                        help="both paths apply random crop (padding 4), flip and normalisation")
+    parser.add_argument(
+        "--augment", action="store_true", help="both paths apply random crop (padding 4), flip and normalisation"
+    )
     parser.add_argument("--no-amp", action="store_true", help="course_utils path in float32 on CUDA too")
     args = parser.parse_args(argv)
 
@@ -124,34 +132,58 @@ def main(argv: list[str] | None = None) -> float:
     n_images = min(45_000, args.batch_size * (args.warmup + args.steps * args.rounds + 1))
     data = load_cifar10(sizes=(n_images, 1, 1), synthetic=not real, download=False)
     print(f"hardware: {describe_device(device)}")
-    print("data:     " + ("real CIFAR-10 from data/" if real else
-                          "SYNTHETIC stand-in images (CIFAR-10 is not in data/), served through the same "
-                          "PIL + ToTensor path") + f"; {n_images} training images")
-    print(f"setup:    notes' network, SGD(lr=1e-2), batch {args.batch_size}; {args.warmup} warm-up steps, then "
-          f"{args.rounds} rounds x {args.steps} timed steps per path, interleaved; "
-          + ("random crop + flip + normalise in both paths" if args.augment else "no augmentation (as in the notes)"))
+    print(
+        "data:     "
+        + (
+            "real CIFAR-10 from data/"
+            if real
+            else "SYNTHETIC stand-in images (CIFAR-10 is not in data/), served through the same PIL + ToTensor path"
+        )
+        + f"; {n_images} training images"
+    )
+    print(
+        f"setup:    notes' network, SGD(lr=1e-2), batch {args.batch_size}; {args.warmup} warm-up steps, then "
+        f"{args.rounds} rounds x {args.steps} timed steps per path, interleaved; "
+        + ("random crop + flip + normalise in both paths" if args.augment else "no augmentation (as in the notes)")
+    )
 
     torch.manual_seed(0)
     notes_model = notes_net().to(device)
     course_model = notes_net().to(device).to(memory_format=torch.channels_last)
-    transform = (image_transforms(CIFAR10_MEAN, CIFAR10_STD, augment=True, image_size=(32, 32)) if args.augment
-                 else T.ToTensor())  # the notes: ToTensor only
-    notes_loader = DataLoader(data.dataset("train", transform), batch_size=args.batch_size, shuffle=True,
-                              pin_memory=device.type == "cuda")
+    transform = (
+        image_transforms(CIFAR10_MEAN, CIFAR10_STD, augment=True, image_size=(32, 32)) if args.augment else T.ToTensor()
+    )  # the notes: ToTensor only
+    notes_loader = DataLoader(
+        data.dataset("train", transform), batch_size=args.batch_size, shuffle=True, pin_memory=device.type == "cuda"
+    )
     images, labels = data.tensors("train")
-    course_loader = DeviceLoader(images, labels, batch_size=args.batch_size, device=device, shuffle=True,
-                                 augment=args.augment, mean=CIFAR10_MEAN, std=CIFAR10_STD, channels_last=True)
+    course_loader = DeviceLoader(
+        images,
+        labels,
+        batch_size=args.batch_size,
+        device=device,
+        shuffle=True,
+        augment=args.augment,
+        mean=CIFAR10_MEAN,
+        std=CIFAR10_STD,
+        channels_last=True,
+    )
     notes_name, course_name = "notes loop (PIL + ToTensor + DataLoader)", "course_utils (DeviceLoader + train_epoch)"
     fixed = next(iter(notes_loader))  # one batch, reused: the training step alone
     fixed_cl = (fixed[0].to(device).contiguous(memory_format=torch.channels_last), fixed[1].to(device))
-    runners = {notes_name: notes_steps(notes_model, forever(notes_loader), device),
-               course_name: course_steps(course_model, forever(course_loader), device, amp=not args.no_amp),
-               "notes input alone": input_only(forever(notes_loader), device),
-               "notes step alone (float32, NCHW)": notes_steps(notes_net().to(device), itertools.repeat(fixed),
-                                                               device),
-               "course input alone": input_only(forever(course_loader), device),
-               "course step alone": course_steps(notes_net().to(device).to(memory_format=torch.channels_last),
-                                                 itertools.repeat(fixed_cl), device, amp=not args.no_amp)}
+    runners = {
+        notes_name: notes_steps(notes_model, forever(notes_loader), device),
+        course_name: course_steps(course_model, forever(course_loader), device, amp=not args.no_amp),
+        "notes input alone": input_only(forever(notes_loader), device),
+        "notes step alone (float32, NCHW)": notes_steps(notes_net().to(device), itertools.repeat(fixed), device),
+        "course input alone": input_only(forever(course_loader), device),
+        "course step alone": course_steps(
+            notes_net().to(device).to(memory_format=torch.channels_last),
+            itertools.repeat(fixed_cl),
+            device,
+            amp=not args.no_amp,
+        ),
+    }
     seconds = dict.fromkeys(runners, 0.0)
     for run in runners.values():
         timed(run, args.warmup, device)
@@ -174,8 +206,10 @@ def main(argv: list[str] | None = None) -> float:
         indent = "    " if "alone" in name else "  "
         print(f"{indent}{name:<46s} {ms[name]:7.2f}")
     ceiling = ms[notes_name] / ms["course step alone"]
-    print(f"ceiling: the course_utils loop cannot be faster than its training step alone, so even a free input "
-          f"path gives at most notes loop / course step = {ceiling:.2f}x here")
+    print(
+        f"ceiling: the course_utils loop cannot be faster than its training step alone, so even a free input "
+        f"path gives at most notes loop / course step = {ceiling:.2f}x here"
+    )
     return ratio
 
 

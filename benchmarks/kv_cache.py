@@ -47,7 +47,9 @@ def notebook():
 @torch.no_grad()
 def decode(model: torch.nn.Module, seq: torch.Tensor, cache=None) -> torch.Tensor:
     """Logits (B, T, V) of every step when ``seq`` (B, T) is fed token by token (recomputed when cache is None)."""
-    steps = [model(seq[:, :t] if cache is None else seq[:, t - 1:t], cache)[:, -1] for t in range(1, seq.shape[1] + 1)]
+    steps = [
+        model(seq[:, :t] if cache is None else seq[:, t - 1 : t], cache)[:, -1] for t in range(1, seq.shape[1] + 1)
+    ]
     return torch.stack(steps, dim=1)
 
 
@@ -73,8 +75,12 @@ def main(argv: list[str] | None = None) -> dict[int, float]:
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="CPU threads for torch (default 1: small matrices; 0 keeps torch's default)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads for torch (default 1: small matrices; 0 keeps torch's default)",
+    )
     args = parser.parse_args(argv)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -87,31 +93,41 @@ def main(argv: list[str] | None = None) -> dict[int, float]:
     model = nb.TinyGPT(vocab_size, args.d_model, args.heads, args.layers, 4 * args.d_model, max(args.lengths))
     model = model.to(device).eval()
     print(f"hardware: {describe_device(device)}")
-    print(f"model: {args.layers} layers, d_model {args.d_model}, {args.heads} heads, d_ff {4 * args.d_model}, "
-          f"vocabulary {vocab_size} (untrained weights: cost does not depend on them); batch {args.batch}; "
-          f"median of {args.repeats} runs")
+    print(
+        f"model: {args.layers} layers, d_model {args.d_model}, {args.heads} heads, d_ff {4 * args.d_model}, "
+        f"vocabulary {vocab_size} (untrained weights: cost does not depend on them); batch {args.batch}; "
+        f"median of {args.repeats} runs"
+    )
     print(f"{'length':>7} {'recompute':>12} {'torch.cat cache':>16} {'KVCache':>10}   speed-up (KVCache vs recompute)")
     g = torch.Generator().manual_seed(1)
     speedups, largest = {}, 0.0
     for length in args.lengths:
         seq = torch.randint(vocab_size, (args.batch, length), generator=g).to(device)
-        new_cache = {"recompute": lambda length: None, "cat": lambda length: nb.ConcatKVCache(args.layers),
-                     "buffer": lambda length: nb.kv_cache_for(model, args.batch, length)}
+        new_cache = {
+            "recompute": lambda length: None,
+            "cat": lambda length: nb.ConcatKVCache(args.layers),
+            "buffer": lambda length: nb.kv_cache_for(model, args.batch, length),
+        }
         (t_full, full), (t_cat, cat), (t_buf, buf) = (
             timed(lambda make=make, seq=seq, length=length: decode(model, seq, make(length)), args.repeats, device)
-            for make in new_cache.values())
+            for make in new_cache.values()
+        )
         for other in (cat, buf):  # every step's logits, before any time is reported
             torch.testing.assert_close(other, full, atol=1e-4, rtol=1e-4)
             largest = max(largest, (other - full).abs().max().item())
         speedups[length] = t_full / t_buf
-        print(f"{length:>7} {t_full * 1e3:>9.1f} ms {t_cat * 1e3:>13.1f} ms {t_buf * 1e3:>7.1f} ms   "
-              f"{speedups[length]:6.1f}x   (torch.cat cache {t_full / t_cat:.1f}x)")
+        print(
+            f"{length:>7} {t_full * 1e3:>9.1f} ms {t_cat * 1e3:>13.1f} ms {t_buf * 1e3:>7.1f} ms   "
+            f"{speedups[length]:6.1f}x   (torch.cat cache {t_full / t_cat:.1f}x)"
+        )
     print(f"logits of every step identical within float32 tolerance (largest difference {largest:.1e})")
     lengths = sorted(speedups)
     if len(lengths) > 1:
         growth = math.log(speedups[lengths[-1]] / speedups[lengths[0]]) / math.log(lengths[-1] / lengths[0])
-        print(f"speed-up grows like length^{growth:.2f} from {lengths[0]} to {lengths[-1]} tokens "
-              "(recompute does O(T) more work per token)")
+        print(
+            f"speed-up grows like length^{growth:.2f} from {lengths[0]} to {lengths[-1]} tokens "
+            "(recompute does O(T) more work per token)"
+        )
     return speedups
 
 

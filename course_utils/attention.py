@@ -31,8 +31,9 @@ def causal_mask(size: int, device: torch.device | str | None = None) -> torch.Te
     return torch.ones(size, size, dtype=torch.bool, device=get_device(device) if device is not None else None).tril()
 
 
-def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                                 mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def scaled_dot_product_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """softmax(q kᵀ / √d) v, returning the output and the attention weights.
 
     Args:
@@ -60,22 +61,28 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     if not (q.is_floating_point() and k.is_floating_point() and v.is_floating_point()):
         raise TypeError(f"q, k, v must be floating-point tensors, got {q.dtype}, {k.dtype}, {v.dtype}")
     if not q.dtype == k.dtype == v.dtype:
-        raise TypeError(f"q, k, v must have the same dtype, got {q.dtype}, {k.dtype}, {v.dtype}: "
-                        "convert with .to(dtype)")
+        raise TypeError(
+            f"q, k, v must have the same dtype, got {q.dtype}, {k.dtype}, {v.dtype}: convert with .to(dtype)"
+        )
     if not q.device == k.device == v.device:
-        raise ValueError(f"q, k, v must be on the same device, got {q.device}, {k.device}, {v.device}: move them with "
-                         ".to(device)")
+        raise ValueError(
+            f"q, k, v must be on the same device, got {q.device}, {k.device}, {v.device}: move them with .to(device)"
+        )
     if _broadcast(q.shape[:-2], k.shape[:-2], v.shape[:-2]) is None:
-        raise ValueError(f"the leading (batch) dimensions of q, k, v do not broadcast: {tuple(q.shape)}, "
-                         f"{tuple(k.shape)}, {tuple(v.shape)}")
+        raise ValueError(
+            f"the leading (batch) dimensions of q, k, v do not broadcast: {tuple(q.shape)}, "
+            f"{tuple(k.shape)}, {tuple(v.shape)}"
+        )
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., Tq, Tk)
     if mask is not None:
         expect_tensor(mask, "mask")
         if mask.dtype != torch.bool:
             raise TypeError(f"mask must be a boolean tensor (True = may attend), got {mask.dtype}")
         if _broadcast(mask.shape, scores.shape) is None:
-            raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to the scores "
-                             f"(..., Tq, Tk) = {tuple(scores.shape)}")
+            raise ValueError(
+                f"mask of shape {tuple(mask.shape)} does not broadcast to the scores "
+                f"(..., Tq, Tk) = {tuple(scores.shape)}"
+            )
         scores = scores.masked_fill(~mask, float("-inf"))
     weights = torch.softmax(scores, dim=-1)
     if mask is not None:
@@ -110,8 +117,9 @@ class MultiHeadAttention(nn.Module):
         b, t, _ = x.shape
         return x.view(b, t, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, T, hd)
 
-    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Attend from ``query`` (B, Tq, C) to ``key``/``value`` (B, Tk, C); return (B, Tq, C).
 
         ``mask`` is boolean, True = may attend, and 4-D: (B or 1, H or 1, Tq or 1, Tk), every axis in its
@@ -131,12 +139,16 @@ class MultiHeadAttention(nn.Module):
         for name, t in (("query", query), ("key", key), ("value", value)):
             if t.dtype != weight.dtype:
                 want = str(weight.dtype).removeprefix("torch.")
-                raise TypeError(f"{name} must be {want} like the module's weights, got {t.dtype}: convert it with "
-                                f".to(torch.{want}) (or the module with .to(dtype))")
+                raise TypeError(
+                    f"{name} must be {want} like the module's weights, got {t.dtype}: convert it with "
+                    f".to(torch.{want}) (or the module with .to(dtype))"
+                )
             if t.device != weight.device:
-                raise ValueError(f"{name} is on {t.device} but the module's weights are on {weight.device}: "
-                                 f"move one of "
-                                 f"them, e.g. {name}.to('{weight.device}')")
+                raise ValueError(
+                    f"{name} is on {t.device} but the module's weights are on {weight.device}: "
+                    f"move one of "
+                    f"them, e.g. {name}.to('{weight.device}')"
+                )
         if mask is not None:
             self._check_mask(mask, dims["B"], query.shape[1], key.shape[1])
         q, k, v = self._heads(self.q_proj(query)), self._heads(self.k_proj(key)), self._heads(self.v_proj(value))
@@ -155,8 +167,10 @@ class MultiHeadAttention(nn.Module):
             )
         expected = ((1, b), (1, self.num_heads), (1, tq), (tk,))
         if any(size not in allowed for size, allowed in zip(mask.shape, expected)):
-            raise ValueError(f"mask of shape {tuple(mask.shape)} does not fit (B or 1, H or 1, Tq or 1, Tk) = "
-                             f"({b} or 1, {self.num_heads} or 1, {tq} or 1, {tk})")
+            raise ValueError(
+                f"mask of shape {tuple(mask.shape)} does not fit (B or 1, H or 1, Tq or 1, Tk) = "
+                f"({b} or 1, {self.num_heads} or 1, {tq} or 1, {tk})"
+            )
 
     @torch.no_grad()
     def load_from_torch(self, mha: nn.MultiheadAttention) -> MultiHeadAttention:

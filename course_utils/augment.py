@@ -43,12 +43,15 @@ class Augmentation:
         """Refuse a crop whose window could miss the image entirely (padding >= the image's side)."""
         height, width = expect_positive_int(height, "height"), expect_positive_int(width, "width")
         if self.crop_padding >= min(height, width):
-            raise ValueError(f"crop_padding={self.crop_padding} is too large for {height}x{width} images: it must be "
-                             f"smaller than the shorter side ({min(height, width)}); a few pixels is usual")
+            raise ValueError(
+                f"crop_padding={self.crop_padding} is too large for {height}x{width} images: it must be "
+                f"smaller than the shorter side ({min(height, width)}); a few pixels is usual"
+            )
 
     def __str__(self) -> str:
         parts = ([f"random crop (zero padding {self.crop_padding})"] if self.crop_padding else []) + (
-            ["horizontal flip"] if self.flip else [])
+            ["horizontal flip"] if self.flip else []
+        )
         return " + ".join(parts) or "no augmentation"
 
 
@@ -102,6 +105,7 @@ def draw_worker_seed(generator: torch.Generator) -> int:
 
 # ----------------------------------------------------------------------------- batched augmentation
 
+
 def _crop(images: torch.Tensor, offsets: torch.Tensor, padding: int) -> torch.Tensor:
     b, c, h, w = images.shape
     width = w + 2 * padding
@@ -133,8 +137,10 @@ def random_crop(images: torch.Tensor, offsets: torch.Tensor, padding: int = 4) -
         raise TypeError(f"offsets must be integers (top, left), got dtype {offsets.dtype}")
     # checked where they are (usually the CPU, where reading them costs nothing), then moved to the images
     if offsets.numel() and (int(offsets.min()) < 0 or int(offsets.max()) > 2 * padding):
-        raise ValueError(f"offsets must lie in [0, 2 * padding] = [0, {2 * padding}] so that the window stays "
-                         f"inside the padded image; got values from {int(offsets.min())} to {int(offsets.max())}")
+        raise ValueError(
+            f"offsets must lie in [0, 2 * padding] = [0, {2 * padding}] so that the window stays "
+            f"inside the padded image; got values from {int(offsets.min())} to {int(offsets.max())}"
+        )
     return _crop(images, offsets.to(images.device, torch.int64), padding)
 
 
@@ -145,10 +151,19 @@ def flip_horizontal(images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     if mask.dtype != torch.bool:
         raise TypeError(f"mask must be a bool tensor (True: flip this image), got dtype {mask.dtype}")
     if mask.device != images.device and mask.device.type != "cpu":
-        raise ValueError(f"mask is on {mask.device} but images are on {images.device}: put mask on the images' device "
-                         "(or the CPU)")
+        raise ValueError(
+            f"mask is on {mask.device} but images are on {images.device}: put mask on the images' device (or the CPU)"
+        )
     return torch.where(mask.to(images.device).view(-1, 1, 1, 1), images.flip(-1), images)
 
 
-__all__ = ["CIFAR_AUGMENTATION", "Augmentation", "EpochPlan", "as_augmentation", "draw_epoch", "draw_worker_seed",
-           "flip_horizontal", "random_crop"]
+__all__ = [
+    "CIFAR_AUGMENTATION",
+    "Augmentation",
+    "EpochPlan",
+    "as_augmentation",
+    "draw_epoch",
+    "draw_worker_seed",
+    "flip_horizontal",
+    "random_crop",
+]

@@ -83,7 +83,7 @@ def _write_all(fd: int, data: bytes) -> None:
     """Write every byte (``os.write`` may write less than asked)."""
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -104,8 +104,10 @@ def _write_error(err: OSError, path: Path, size: int) -> OSError:
     """The same kind of OSError, saying what failed, what is still safe and what to do."""
     intact = f"the previous {path.name} is intact" if path.exists() else f"no earlier {path.name} was there"
     if err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-        message = (f"the disk is full: writing {path} ({size / 1e6:.1f} MB) failed and {intact}. "
-                   "Free some space, then continue with resume=True")
+        message = (
+            f"the disk is full: writing {path} ({size / 1e6:.1f} MB) failed and {intact}. "
+            "Free some space, then continue with resume=True"
+        )
     else:
         message = f"could not write {path} ({err.strerror or err}); {intact}"
     return type(err)(err.errno, message) if err.errno is not None else type(err)(message)
@@ -151,8 +153,10 @@ def _generator(value: Any, name: str = "data_generator") -> torch.Generator | No
 
 def _has_method(value: Any, name: str, method: str) -> None:
     if value is not None and not callable(getattr(value, method, None)):
-        raise TypeError(f"{name} must have {method}() (a torch object such as an LR scheduler or GradScaler) or be "
-                        f"None, got {type(value).__name__}")
+        raise TypeError(
+            f"{name} must have {method}() (a torch object such as an LR scheduler or GradScaler) or be "
+            f"None, got {type(value).__name__}"
+        )
 
 
 def atomic_save(obj: Any, path: PathLike) -> Path:
@@ -208,8 +212,10 @@ def check_writable(folder: PathLike) -> Path:
             os.close(fd)
             probe.unlink(missing_ok=True)
     except OSError as err:
-        message = (f"cannot write checkpoints to {folder}: {err.strerror or err}. "
-                   "Choose a checkpoint_dir you can write to (nothing was trained yet)")
+        message = (
+            f"cannot write checkpoints to {folder}: {err.strerror or err}. "
+            "Choose a checkpoint_dir you can write to (nothing was trained yet)"
+        )
         raise (type(err)(err.errno, message) if err.errno is not None else type(err)(message)) from err
     return folder
 
@@ -226,10 +232,18 @@ def capture_rng_state(data_generator: torch.Generator | None = None) -> dict[str
     py_version, py_state, py_gauss = random.getstate()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
-        "numpy": {"kind": str(np_kind), "keys": torch.from_numpy(np_keys.astype(np.int64)), "pos": int(np_pos),
-                  "has_gauss": int(np_has_gauss), "cached_gaussian": float(np_gauss)},
-        "python": {"version": int(py_version), "state": torch.tensor(py_state, dtype=torch.int64),
-                   "gauss_next": py_gauss},
+        "numpy": {
+            "kind": str(np_kind),
+            "keys": torch.from_numpy(np_keys.astype(np.int64)),
+            "pos": int(np_pos),
+            "has_gauss": int(np_has_gauss),
+            "cached_gaussian": float(np_gauss),
+        },
+        "python": {
+            "version": int(py_version),
+            "state": torch.tensor(py_state, dtype=torch.int64),
+            "gauss_next": py_gauss,
+        },
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }
     if data_generator is not None:
@@ -244,8 +258,10 @@ def restore_rng_state(state: Mapping[str, Any], data_generator: torch.Generator 
         TypeError, ValueError: ``state`` is not such a dict, or ``data_generator`` not a torch.Generator.
     """
     if not isinstance(state, Mapping):
-        raise TypeError(f"state must be what capture_rng_state returned (a dict with 'torch', 'numpy', 'python'), "
-                        f"got {type(state).__name__}")
+        raise TypeError(
+            f"state must be what capture_rng_state returned (a dict with 'torch', 'numpy', 'python'), "
+            f"got {type(state).__name__}"
+        )
     missing = [key for key in ("torch", "numpy", "python") if key not in state]
     if missing:
         raise ValueError(f"state must be what capture_rng_state returned: missing {missing}")
@@ -253,14 +269,22 @@ def restore_rng_state(state: Mapping[str, Any], data_generator: torch.Generator 
     state = _on_cpu(state)  # generators take CPU byte tensors, even after load(map_location="cuda")
     torch.set_rng_state(state["torch"])
     numpy_state = state["numpy"]
-    np.random.set_state((numpy_state["kind"], numpy_state["keys"].numpy().astype(np.uint32), numpy_state["pos"],
-                         numpy_state["has_gauss"], numpy_state["cached_gaussian"]))
+    np.random.set_state(
+        (
+            numpy_state["kind"],
+            numpy_state["keys"].numpy().astype(np.uint32),
+            numpy_state["pos"],
+            numpy_state["has_gauss"],
+            numpy_state["cached_gaussian"],
+        )
+    )
     python_state = state["python"]
-    random.setstate((python_state["version"], tuple(int(v) for v in python_state["state"].tolist()),
-                     python_state["gauss_next"]))
+    random.setstate(
+        (python_state["version"], tuple(int(v) for v in python_state["state"].tolist()), python_state["gauss_next"])
+    )
     if state.get("cuda") and torch.cuda.is_available():
         # a run saved with more GPUs visible than now restores the ones that exist
-        for index, cuda_state in enumerate(state["cuda"][:torch.cuda.device_count()]):
+        for index, cuda_state in enumerate(state["cuda"][: torch.cuda.device_count()]):
             torch.cuda.set_rng_state(cuda_state, index)
     if data_generator is not None and "data" in state:
         data_generator.set_state(state["data"])
@@ -302,10 +326,17 @@ def _history_lists(history: Any) -> dict[str, list[float]]:
     return out
 
 
-def checkpoint_state(model: nn.Module, *, optimizer: torch.optim.Optimizer | None = None, scheduler: Any | None = None,
-                     scaler: Any | None = None, epoch: int = 0, history: Mapping[str, list[float]] | None = None,
-                     data_generator: torch.Generator | None = None,
-                     extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def checkpoint_state(
+    model: nn.Module,
+    *,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any | None = None,
+    scaler: Any | None = None,
+    epoch: int = 0,
+    history: Mapping[str, list[float]] | None = None,
+    data_generator: torch.Generator | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """The checkpoint dict ``save_checkpoint`` writes (arguments as there; the same errors)."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -330,10 +361,18 @@ def checkpoint_state(model: nn.Module, *, optimizer: torch.optim.Optimizer | Non
     }
 
 
-def save_checkpoint(path: PathLike, model: nn.Module, *, optimizer: torch.optim.Optimizer | None = None,
-                    scheduler: Any | None = None, scaler: Any | None = None, epoch: int = 0,
-                    history: Mapping[str, list[float]] | None = None,
-                    data_generator: torch.Generator | None = None, extra: Mapping[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    path: PathLike,
+    model: nn.Module,
+    *,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any | None = None,
+    scaler: Any | None = None,
+    epoch: int = 0,
+    history: Mapping[str, list[float]] | None = None,
+    data_generator: torch.Generator | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
     """Save everything needed to continue training after ``epoch`` (atomically).
 
     Args:
@@ -351,8 +390,16 @@ def save_checkpoint(path: PathLike, model: nn.Module, *, optimizer: torch.optim.
         OSError: writing failed (a full disk says so); the previous file at ``path`` is intact.
     """
     _file_path(path, "path")
-    state = checkpoint_state(model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, epoch=epoch,
-                             history=history, data_generator=data_generator, extra=extra)
+    state = checkpoint_state(
+        model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        scaler=scaler,
+        epoch=epoch,
+        history=history,
+        data_generator=data_generator,
+        extra=extra,
+    )
     return atomic_save(state, path)
 
 
@@ -375,8 +422,10 @@ def read_checkpoint(path: PathLike, map_location: str | torch.device = "cpu", *,
         get_device(map_location)  # a clear error for "gpu" or an unavailable device, before reading
     if path.is_dir():
         names = sorted(p.name for p in path.glob("*.pt"))
-        raise IsADirectoryError(f"{path} is a folder, not a checkpoint file: pass the file, e.g. {path / LAST}"
-                                f" (checkpoints there: {names or 'none'})")
+        raise IsADirectoryError(
+            f"{path} is a folder, not a checkpoint file: pass the file, e.g. {path / LAST}"
+            f" (checkpoints there: {names or 'none'})"
+        )
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
@@ -413,21 +462,32 @@ def read_checkpoint(path: PathLike, map_location: str | torch.device = "cpu", *,
                 "torch.save(model.state_dict()), not a course_utils checkpoint: load it with "
                 "model.load_state_dict(torch.load(path, weights_only=True))"
             )
-        raise CheckpointError(f"{path} is not a course_utils checkpoint: a dict with keys {sorted(map(str, state))} "
-                              "and no 'format_version'; load it with torch.load(path, weights_only=True)")
+        raise CheckpointError(
+            f"{path} is not a course_utils checkpoint: a dict with keys {sorted(map(str, state))} "
+            "and no 'format_version'; load it with torch.load(path, weights_only=True)"
+        )
     if state["format_version"] != FORMAT_VERSION:
-        raise CheckpointError(f"{path} has checkpoint format {state['format_version']!r}; this course_utils reads "
-                              f"format {FORMAT_VERSION}: use the course_utils version that wrote it")
+        raise CheckpointError(
+            f"{path} has checkpoint format {state['format_version']!r}; this course_utils reads "
+            f"format {FORMAT_VERSION}: use the course_utils version that wrote it"
+        )
     missing = [key for key in _REQUIRED if key not in state]
     if missing:
         raise CheckpointError(f"{path} is an incomplete checkpoint: it lacks {missing}")
     return state
 
 
-def load_checkpoint(path: PathLike, model: nn.Module | None = None, *,
-                    optimizer: torch.optim.Optimizer | None = None, scheduler: Any | None = None,
-                    scaler: Any | None = None, data_generator: torch.Generator | None = None,
-                    restore_rng: bool = False, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+def load_checkpoint(
+    path: PathLike,
+    model: nn.Module | None = None,
+    *,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any | None = None,
+    scaler: Any | None = None,
+    data_generator: torch.Generator | None = None,
+    restore_rng: bool = False,
+    map_location: str | torch.device = "cpu",
+) -> dict[str, Any]:
     """Read a checkpoint with ``weights_only=True`` and load it into the objects given.
 
     Args:
@@ -464,8 +524,10 @@ def load_checkpoint(path: PathLike, model: nn.Module | None = None, *,
             try:
                 target.load_state_dict(state[name])
             except (ValueError, KeyError, RuntimeError) as err:
-                raise ValueError(f"{path}: the saved {name} state ({err}) does not fit this {name}: build it over the "
-                                 "same parameters, with the same settings, as the run that saved it") from None
+                raise ValueError(
+                    f"{path}: the saved {name} state ({err}) does not fit this {name}: build it over the "
+                    "same parameters, with the same settings, as the run that saved it"
+                ) from None
     if restore_rng:
         restore_rng_state(state["rng"], data_generator)
     return state
@@ -522,7 +584,10 @@ class RunCheckpoints:
         return self.folder / LAST
 
     def refuse_existing(self, why: str) -> None:
-        """Raise FileExistsError if the folder holds checkpoints: a run that did not resume them must not overwrite them."""
+        """Raise FileExistsError if the folder holds checkpoints.
+
+        A run that did not resume them must not overwrite them.
+        """
         files = self.files()
         if files:
             epoch = read_checkpoint(files[0], mmap=True)["epoch"]
@@ -536,12 +601,15 @@ class RunCheckpoints:
         """Take the best score so far from a resumed checkpoint (the same ``best_key`` is required)."""
         if not isinstance(state, Mapping) or not isinstance(state.get("extra"), Mapping):
             keys = sorted(map(str, state)) if isinstance(state, Mapping) else type(state).__name__
-            raise ValueError(f"state must be a checkpoint dict (from read_checkpoint) with its 'extra' dict; "
-                             f"got {keys}")
+            raise ValueError(
+                f"state must be a checkpoint dict (from read_checkpoint) with its 'extra' dict; got {keys}"
+            )
         extra = state["extra"]
         if extra.get("best_key", self.best_key) != self.best_key:
-            raise ValueError(f"this run was checkpointed with best_key={extra['best_key']!r}; resume it with the "
-                             f"same best_key, not {self.best_key!r}")
+            raise ValueError(
+                f"this run was checkpointed with best_key={extra['best_key']!r}; resume it with the "
+                f"same best_key, not {self.best_key!r}"
+            )
         self.best, self.best_epoch = extra.get("best"), extra.get("best_epoch")
 
     def _improved(self, value: float) -> bool:
@@ -551,8 +619,16 @@ class RunCheckpoints:
             return True
         return value < self.best if self.best_key.endswith("loss") else value > self.best
 
-    def save(self, epoch: int, history: Mapping[str, list[float]], *, model: nn.Module, global_step: int = 0,
-             extra: Mapping[str, Any] | None = None, **objects: Any) -> bool:
+    def save(
+        self,
+        epoch: int,
+        history: Mapping[str, list[float]],
+        *,
+        model: nn.Module,
+        global_step: int = 0,
+        extra: Mapping[str, Any] | None = None,
+        **objects: Any,
+    ) -> bool:
         """Write ``best.pt`` (when ``best_key`` improved), then ``last.pt``; return whether it improved.
 
         Args:
@@ -562,13 +638,20 @@ class RunCheckpoints:
         """
         if self.best_key is not None and not (isinstance(history, Mapping) and history.get(self.best_key)):
             have = sorted(history) if isinstance(history, Mapping) else type(history).__name__
-            raise ValueError(f"best_key={self.best_key!r} is not in the history (it has {have}): log it every epoch, "
-                             "or create RunCheckpoints with best_key=None")
+            raise ValueError(
+                f"best_key={self.best_key!r} is not in the history (it has {have}): log it every epoch, "
+                "or create RunCheckpoints with best_key=None"
+            )
         improved = self.best_key is not None and self._improved(history[self.best_key][-1])
         if improved:
             self.best, self.best_epoch = float(history[self.best_key][-1]), epoch
-        extra = {**(extra or {}), "best": self.best, "best_epoch": self.best_epoch, "best_key": self.best_key,
-                 "global_step": int(global_step)}
+        extra = {
+            **(extra or {}),
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "best_key": self.best_key,
+            "global_step": int(global_step),
+        }
         data = _encode(checkpoint_state(model, epoch=epoch, history=history, extra=extra, **objects))
         if improved:
             _write_atomic(data, self.folder / BEST)
@@ -576,6 +659,19 @@ class RunCheckpoints:
         return improved
 
 
-__all__ = ["BEST", "FORMAT_VERSION", "LAST", "CheckpointError", "RunCheckpoints", "atomic_save", "capture_rng_state",
-           "check_writable", "checkpoint_state", "load_checkpoint", "read_checkpoint", "remove_temporary_files",
-           "restore_rng_state", "save_checkpoint"]
+__all__ = [
+    "BEST",
+    "FORMAT_VERSION",
+    "LAST",
+    "CheckpointError",
+    "RunCheckpoints",
+    "atomic_save",
+    "capture_rng_state",
+    "check_writable",
+    "checkpoint_state",
+    "load_checkpoint",
+    "read_checkpoint",
+    "remove_temporary_files",
+    "restore_rng_state",
+    "save_checkpoint",
+]

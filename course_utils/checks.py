@@ -37,9 +37,7 @@ def expect_shape(tensor: torch.Tensor, shape: Sequence[int | str | None], name: 
         raise TypeError(f"the shape pattern must be a tuple or list such as ('B', 'T', 'C'), got {shape!r}")
     pattern = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
     if tensor.dim() != len(shape):
-        raise ValueError(
-            f"{name} must have {len(shape)} dimensions {pattern}, got shape {tuple(tensor.shape)}"
-        )
+        raise ValueError(f"{name} must have {len(shape)} dimensions {pattern}, got shape {tuple(tensor.shape)}")
     bound: dict[str, int] = {}
     for axis, (want, got) in enumerate(zip(shape, tensor.shape)):
         if want is None:
@@ -101,15 +99,19 @@ def expect_number(value: object, name: str, minimum: float | None = None, *, bel
     bounds = "" if minimum is None else f" >= {minimum:g}"
     if below is not None:
         bounds += f"{' and' if bounds else ''} < {below:g}"
-    if isinstance(value, (bool, np.bool_, str, bytes)) or not isinstance(value, (numbers.Real, np.number,
-                                                                                 torch.Tensor)):
+    if isinstance(value, (bool, np.bool_, str, bytes)) or not isinstance(
+        value, (numbers.Real, np.number, torch.Tensor)
+    ):
         raise TypeError(f"{name} must be a finite number{bounds}, got {value!r} ({type(value).__name__})")
     try:
         number = float(value)
     except (TypeError, ValueError, RuntimeError):
         raise TypeError(f"{name} must be a finite number{bounds}, got {value!r}") from None
-    if not math.isfinite(number) or (minimum is not None and number < minimum) or (below is not None
-                                                                                  and number >= below):
+    if (
+        not math.isfinite(number)
+        or (minimum is not None and number < minimum)
+        or (below is not None and number >= below)
+    ):
         raise ValueError(f"{name} must be a finite number{bounds}, got {value!r}")
     return number
 
@@ -117,8 +119,9 @@ def expect_number(value: object, name: str, minimum: float | None = None, *, bel
 def expect_callable(value: object, name: str, *, optional: bool = False) -> object:
     """Raise TypeError unless ``value`` is callable (or None when ``optional``); return it."""
     if not (callable(value) or (optional and value is None)):
-        raise TypeError(f"{name} must be callable{' or None' if optional else ''}, got {value!r:.60} "
-                        f"({type(value).__name__})")
+        raise TypeError(
+            f"{name} must be callable{' or None' if optional else ''}, got {value!r:.60} ({type(value).__name__})"
+        )
     return value
 
 

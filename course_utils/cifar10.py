@@ -47,12 +47,16 @@ CifarSplits = ImageSplits  # the former name of the container; load_cifar10 retu
 
 # ----------------------------------------------------------------------------- real CIFAR-10
 
+
 def offline_message(root: Path, reason: str) -> str:
     """The instructions shown when CIFAR-10 is missing: archive name, MD5, URL and target folder."""
     root = expect_path(root, "root", "folder path")
     archive = root / CIFAR10_ARCHIVE
-    note = (f"\n  (a file {archive} exists but its MD5 does not match: it is incomplete or corrupt; replace it)"
-            if archive.exists() else "")
+    note = (
+        f"\n  (a file {archive} exists but its MD5 does not match: it is incomplete or corrupt; replace it)"
+        if archive.exists()
+        else ""
+    )
     return (
         f"CIFAR-10 is not in {root} and could not be obtained ({reason}).\n"
         "Full mode trains on the real dataset and never substitutes other data. To install it by hand:\n"
@@ -70,8 +74,10 @@ def cifar10_present(root: Path | None = None) -> bool:
     from torchvision.datasets import utils as tv_utils
 
     root = expect_path(root, "root", "folder path") if root is not None else data_dir()
-    return all(tv_utils.check_integrity(str(root / CIFAR10_FOLDER / name), md5)
-               for name, md5 in CIFAR10.train_list + CIFAR10.test_list)
+    return all(
+        tv_utils.check_integrity(str(root / CIFAR10_FOLDER / name), md5)
+        for name, md5 in CIFAR10.train_list + CIFAR10.test_list
+    )
 
 
 def _load_real(root: Path, download: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -88,8 +94,9 @@ def _load_real(root: Path, download: bool) -> tuple[np.ndarray, np.ndarray, np.n
                 previous = socket.getdefaulttimeout()
                 socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # a silent firewall fails instead of hanging
                 try:
-                    tv_utils.download_and_extract_archive(CIFAR10_URL, str(root), filename=CIFAR10_ARCHIVE,
-                                                          md5=CIFAR10_MD5)
+                    tv_utils.download_and_extract_archive(
+                        CIFAR10_URL, str(root), filename=CIFAR10_ARCHIVE, md5=CIFAR10_MD5
+                    )
                 finally:
                     socket.setdefaulttimeout(previous)
             else:
@@ -101,16 +108,26 @@ def _load_real(root: Path, download: bool) -> tuple[np.ndarray, np.ndarray, np.n
         test = CIFAR10(str(root), train=False, download=False)
     except RuntimeError as err:
         raise CifarUnavailableError(offline_message(root, f"integrity check failed: {err}")) from err
-    return (train.data, np.asarray(train.targets, dtype=np.int64),
-            test.data, np.asarray(test.targets, dtype=np.int64))
+    return (train.data, np.asarray(train.targets, dtype=np.int64), test.data, np.asarray(test.targets, dtype=np.int64))
 
 
 # ----------------------------------------------------------------------------- synthetic stand-in
 
 # One colour per class (RGB in [0, 1]); similar classes get similar colours so the task is not trivial.
-_PALETTE = torch.tensor([[0.55, 0.70, 0.90], [0.80, 0.20, 0.20], [0.75, 0.60, 0.30], [0.85, 0.55, 0.25],
-                         [0.60, 0.45, 0.30], [0.75, 0.55, 0.35], [0.35, 0.65, 0.30], [0.50, 0.35, 0.25],
-                         [0.20, 0.30, 0.60], [0.55, 0.55, 0.55]])
+_PALETTE = torch.tensor(
+    [
+        [0.55, 0.70, 0.90],
+        [0.80, 0.20, 0.20],
+        [0.75, 0.60, 0.30],
+        [0.85, 0.55, 0.25],
+        [0.60, 0.45, 0.30],
+        [0.75, 0.55, 0.35],
+        [0.35, 0.65, 0.30],
+        [0.50, 0.35, 0.25],
+        [0.20, 0.30, 0.60],
+        [0.55, 0.55, 0.55],
+    ]
+)
 
 
 def synthetic_cifar10(n: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -134,7 +151,7 @@ def synthetic_cifar10(n: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]
     yy, xx = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")  # (32, 32)
     images = np.empty((n, 32, 32, 3), dtype=np.uint8)
     for start in range(0, n, 2048):  # in chunks: bounded memory for 50k images
-        c = labels[start:start + 2048]
+        c = labels[start : start + 2048]
         b = c.numel()
 
         def rand(*shape: int, b: int = b) -> torch.Tensor:  # b bound now: one chunk's uniform draws
@@ -156,12 +173,18 @@ def synthetic_cifar10(n: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]
         obj = colour * (0.65 + 0.35 * wave.unsqueeze(1))  # (b, 3, 32, 32)
         mask = disc.unsqueeze(1)
         pixels = background * (1 - mask) + obj * mask + 0.08 * torch.randn(b, 3, 32, 32, generator=g)
-        images[start:start + b] = (pixels.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        images[start : start + b] = (pixels.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
     return images, labels.numpy().astype(np.int64)
 
 
-def load_cifar10(root: str | os.PathLike | None = None, *, sizes: tuple[int, int, int] | None = None,
-                 download: bool = True, synthetic: bool | None = None, seed: int = 0) -> ImageSplits:
+def load_cifar10(
+    root: str | os.PathLike | None = None,
+    *,
+    sizes: tuple[int, int, int] | None = None,
+    download: bool = True,
+    synthetic: bool | None = None,
+    seed: int = 0,
+) -> ImageSplits:
     """Load CIFAR-10 (or, in fast mode without it, the synthetic stand-in) split into train/val/test.
 
     Args:
@@ -187,8 +210,9 @@ def load_cifar10(root: str | os.PathLike | None = None, *, sizes: tuple[int, int
     sizes = FULL_SIZES if sizes is None else sizes
     if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__") or len(sizes) != 3:
         raise ValueError(f"sizes must be (train, validation, test) image counts, got {sizes!r}")
-    n_train, n_val, n_test = (expect_positive_int(value, name) for value, name in
-                              zip(sizes, ("train size", "validation size", "test size")))
+    n_train, n_val, n_test = (
+        expect_positive_int(value, name) for value, name in zip(sizes, ("train size", "validation size", "test size"))
+    )
     if n_train + n_val > 50_000 or n_test > 10_000:
         raise ValueError(f"CIFAR-10 has 50000 training and 10000 test images; asked for {tuple(sizes)}")
     root = expect_path(root, "root", "folder path") if root is not None else data_dir()
@@ -205,11 +229,32 @@ def load_cifar10(root: str | os.PathLike | None = None, *, sizes: tuple[int, int
         source = "generated in memory by course_utils.data.synthetic_cifar10"
     val_idx, train_idx = seeded_split(len(pool_y), (n_val, n_train), seed)
     name = "CIFAR-10" if use_real else "SYNTHETIC stand-in for CIFAR-10 (not real images)"
-    return ImageSplits((pool_x[train_idx], pool_y[train_idx]), (pool_x[val_idx], pool_y[val_idx]),
-                       (test_x[:n_test], test_y[:n_test]), CIFAR10_CLASSES, name=name, source=source,
-                       synthetic=not use_real, mean=CIFAR10_MEAN, std=CIFAR10_STD)
+    return ImageSplits(
+        (pool_x[train_idx], pool_y[train_idx]),
+        (pool_x[val_idx], pool_y[val_idx]),
+        (test_x[:n_test], test_y[:n_test]),
+        CIFAR10_CLASSES,
+        name=name,
+        source=source,
+        synthetic=not use_real,
+        mean=CIFAR10_MEAN,
+        std=CIFAR10_STD,
+    )
 
 
-__all__ = ["CIFAR10_ARCHIVE", "CIFAR10_CLASSES", "CIFAR10_FOLDER", "CIFAR10_MD5", "CIFAR10_MEAN", "CIFAR10_STD",
-           "CIFAR10_URL", "CifarSplits", "CifarUnavailableError", "SYNTHETIC_ENV", "cifar10_present",
-           "load_cifar10", "offline_message", "synthetic_cifar10"]
+__all__ = [
+    "CIFAR10_ARCHIVE",
+    "CIFAR10_CLASSES",
+    "CIFAR10_FOLDER",
+    "CIFAR10_MD5",
+    "CIFAR10_MEAN",
+    "CIFAR10_STD",
+    "CIFAR10_URL",
+    "CifarSplits",
+    "CifarUnavailableError",
+    "SYNTHETIC_ENV",
+    "cifar10_present",
+    "load_cifar10",
+    "offline_message",
+    "synthetic_cifar10",
+]

@@ -179,23 +179,30 @@ def _check_id_types(**ids: int) -> None:
 def _check_ids(vocab_size: int, **ids: int) -> None:
     for name, value in ids.items():
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < vocab_size:
-            raise ValueError(f"{name} must be an int in [0, {vocab_size}) for a vocabulary of {vocab_size}, got {value!r}")
+            raise ValueError(
+                f"{name} must be an int in [0, {vocab_size}) for a vocabulary of {vocab_size}, got {value!r}"
+            )
 
 
-def _call_step(step_fn: StepFn, tokens: torch.Tensor, state: Any, vocab_size: int | None
-               ) -> tuple[torch.Tensor, Any, bool]:
+def _call_step(
+    step_fn: StepFn, tokens: torch.Tensor, state: Any, vocab_size: int | None
+) -> tuple[torch.Tensor, Any, bool]:
     """Call ``step_fn`` and validate its answer; returns (log_probs, state, stateful)."""
     out = step_fn(tokens, state)
     stateful = isinstance(out, tuple)
     if stateful:
         if len(out) != 2:
-            raise TypeError(f"step_fn must return log_probs or (log_probs, new_state); got a tuple of length {len(out)}")
+            raise TypeError(
+                f"step_fn must return log_probs or (log_probs, new_state); got a tuple of length {len(out)}"
+            )
         log_probs, state = out
     else:
         log_probs = out
     if not isinstance(log_probs, torch.Tensor) or not log_probs.is_floating_point():
-        raise TypeError(f"step_fn must return a float tensor of log-probabilities, got {type(log_probs).__name__}"
-                        + (f" of dtype {log_probs.dtype}" if isinstance(log_probs, torch.Tensor) else ""))
+        raise TypeError(
+            f"step_fn must return a float tensor of log-probabilities, got {type(log_probs).__name__}"
+            + (f" of dtype {log_probs.dtype}" if isinstance(log_probs, torch.Tensor) else "")
+        )
     rows = tokens.shape[0]
     if log_probs.dim() != 2 or log_probs.shape[0] != rows:
         raise ValueError(
@@ -208,7 +215,9 @@ def _call_step(step_fn: StepFn, tokens: torch.Tensor, state: Any, vocab_size: in
             f"{tokens.device}: pass device= (the model's device) to the search"
         )
     if vocab_size is not None and log_probs.shape[1] != vocab_size:
-        raise ValueError(f"step_fn returned {log_probs.shape[1]} vocabulary entries, earlier calls returned {vocab_size}")
+        raise ValueError(
+            f"step_fn returned {log_probs.shape[1]} vocabulary entries, earlier calls returned {vocab_size}"
+        )
     tolerance = 1e-3
     if log_probs.dtype in (torch.float16, torch.bfloat16):
         tolerance = 16 * torch.finfo(log_probs.dtype).eps  # rounding each entry to 8-11 bits moves the sum
@@ -236,8 +245,17 @@ def _check_common(beam_size: int, max_len: int, alpha: float) -> None:
 
 # ----------------------------------------------------------------------------- greedy
 @torch.no_grad()
-def greedy_search(step_fn: StepFn, state: Any, *, bos_id: int, eos_id: int, max_len: int, pad_id: int = 0,
-                  batch_size: int | None = None, device: torch.device | str | None = None) -> SearchResult:
+def greedy_search(
+    step_fn: StepFn,
+    state: Any,
+    *,
+    bos_id: int,
+    eos_id: int,
+    max_len: int,
+    pad_id: int = 0,
+    batch_size: int | None = None,
+    device: torch.device | str | None = None,
+) -> SearchResult:
     """Pick the most probable next token at every step, for ``B`` sources at once.
 
     Args:
@@ -277,15 +295,31 @@ def greedy_search(step_fn: StepFn, state: Any, *, bos_id: int, eos_id: int, max_
         if bool(done.all()):
             break
     gen = tokens[:, 1:]
-    return SearchResult(tokens=gen[:, None, :], lengths=lengths[:, None], log_probs=total[:, None],
-                        scores=total[:, None].clone(), finished=done[:, None])
+    return SearchResult(
+        tokens=gen[:, None, :],
+        lengths=lengths[:, None],
+        log_probs=total[:, None],
+        scores=total[:, None].clone(),
+        finished=done[:, None],
+    )
 
 
 # ----------------------------------------------------------------------------- beam search
 @torch.no_grad()
-def beam_search(step_fn: StepFn, state: Any, *, bos_id: int, eos_id: int, max_len: int, beam_size: int = 4,
-                n_best: int = 1, alpha: float = 0.0, pad_id: int = 0, batch_size: int | None = None,
-                device: torch.device | str | None = None) -> SearchResult:
+def beam_search(
+    step_fn: StepFn,
+    state: Any,
+    *,
+    bos_id: int,
+    eos_id: int,
+    max_len: int,
+    beam_size: int = 4,
+    n_best: int = 1,
+    alpha: float = 0.0,
+    pad_id: int = 0,
+    batch_size: int | None = None,
+    device: torch.device | str | None = None,
+) -> SearchResult:
     """Beam search for ``B`` sources at once, vectorised over sources and beams.
 
     Args:
@@ -337,7 +371,7 @@ def beam_search(step_fn: StepFn, state: Any, *, bos_id: int, eos_id: int, max_le
         rows = (offsets + parent).view(-1)  # (B*K,) flat index of each candidate's parent beam
         tokens = torch.cat([tokens[rows], tok.view(-1, 1)], dim=1)  # (B*K, t + 1)
         if stateful:
-            state = _map_state(new_state, lambda s: s.index_select(0, rows))
+            state = _map_state(new_state, lambda s, rows=rows: s.index_select(0, rows))
         possible = top_lp > -math.inf
         ended = possible & (tok == eos_id)  # (B, K): these leave the beam for the finished list
         if bool(ended.any()):
@@ -368,5 +402,10 @@ def beam_search(step_fn: StepFn, state: Any, *, bos_id: int, eos_id: int, max_le
     lengths = fin_len.gather(1, order)
     width = max(int(lengths.max().item()), 1)
     picked = fin_tokens.gather(1, order[:, :, None].expand(-1, -1, max_len))[:, :, :width]
-    return SearchResult(tokens=picked, lengths=lengths, log_probs=fin_lp.gather(1, order), scores=best_scores,
-                        finished=fin_done.gather(1, order))
+    return SearchResult(
+        tokens=picked,
+        lengths=lengths,
+        log_probs=fin_lp.gather(1, order),
+        scores=best_scores,
+        finished=fin_done.gather(1, order),
+    )

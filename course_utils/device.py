@@ -60,8 +60,10 @@ def _parse_device(name: str | torch.device) -> torch.device:
     else:
         raise TypeError(f"device must be a str, torch.device or None, got {type(name).__name__}")
     if device is None or device.type not in _KNOWN:
-        raise ValueError(f"Unknown device {str(name)!r}: expected one of 'cpu', 'cuda', 'cuda:N' or 'mps' "
-                         f"(or leave it unset to pick the best available one).")
+        raise ValueError(
+            f"Unknown device {str(name)!r}: expected one of 'cpu', 'cuda', 'cuda:N' or 'mps' "
+            f"(or leave it unset to pick the best available one)."
+        )
     return device
 
 

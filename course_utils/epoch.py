@@ -124,8 +124,9 @@ def _autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abs
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
 
 
-def _run_step(model: nn.Module, step: Step, batch: Any, device: torch.device, amp_dtype: torch.dtype | None,
-              channels_last: bool) -> StepOutput:
+def _run_step(
+    model: nn.Module, step: Step, batch: Any, device: torch.device, amp_dtype: torch.dtype | None, channels_last: bool
+) -> StepOutput:
     batch = _to_device(batch, device, channels_last)
     with _autocast(device, amp_dtype):
         out = step(model, batch)
@@ -164,8 +165,12 @@ class _EpochTotals:
     steps; on the CPU after every step, *before* the update, so a NaN loss never reaches the weights.
     """
 
-    def __init__(self, metrics: Mapping[str, Metric] | None, device: torch.device,
-                 on_losses: Callable[[list[float]], None] | None) -> None:
+    def __init__(
+        self,
+        metrics: Mapping[str, Metric] | None,
+        device: torch.device,
+        on_losses: Callable[[list[float]], None] | None,
+    ) -> None:
         self.metrics, self.device, self.on_losses = dict(metrics or {}), device, on_losses
         self.every = DEFERRED_CHECK_STEPS if device.type == "cuda" else 1
         self.sums = dict.fromkeys(["loss", *self.metrics], 0.0)
@@ -176,7 +181,9 @@ class _EpochTotals:
     def add(self, result: StepOutput) -> None:
         values = [result.loss.detach().float()]
         if self.metrics and (result.outputs is None or result.targets is None):
-            raise ValueError("metrics need outputs and targets: return StepOutput(loss, outputs, targets) from the step")
+            raise ValueError(
+                "metrics need outputs and targets: return StepOutput(loss, outputs, targets) from the step"
+            )
         for name, fn in self.metrics.items():
             value = fn(result.outputs.detach(), result.targets)
             value = torch.as_tensor(value, dtype=torch.float32, device=self.device).detach().float()
@@ -194,8 +201,10 @@ class _EpochTotals:
         table = torch.stack(self.rows).tolist()  # (S, 1 + M): one wait for the device
         for i, (row, size) in enumerate(zip(table, self.sizes)):
             if not math.isfinite(row[0]):
-                raise FloatingPointError(f"loss became {row[0]} at step {self.steps + i + 1} of this pass "
-                                         "(counting from 1): lower the learning rate or check the data")
+                raise FloatingPointError(
+                    f"loss became {row[0]} at step {self.steps + i + 1} of this pass "
+                    "(counting from 1): lower the learning rate or check the data"
+                )
             for name, value in zip(self.sums, row):
                 self.sums[name] += value * size
         if self.on_losses is not None:
@@ -234,12 +243,21 @@ def _device_for(model: nn.Module, device: torch.device | str | None) -> torch.de
     return model_device(model) if device is None else get_device(device)
 
 
-def train_epoch(model: nn.Module, loader: Iterable[Any], loss_fn: LossFn | None = None,
-                optimizer: torch.optim.Optimizer | None = None, device: torch.device | str | None = None, *,
-                step: Step | None = None, metrics: Mapping[str, Metric] | None = None, scheduler: Any | None = None,
-                amp_dtype: torch.dtype | None = None, scaler: torch.amp.GradScaler | None = None,
-                channels_last: bool = False, on_losses: Callable[[list[float]], None] | None = None
-                ) -> dict[str, float]:
+def train_epoch(
+    model: nn.Module,
+    loader: Iterable[Any],
+    loss_fn: LossFn | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    device: torch.device | str | None = None,
+    *,
+    step: Step | None = None,
+    metrics: Mapping[str, Metric] | None = None,
+    scheduler: Any | None = None,
+    amp_dtype: torch.dtype | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+    channels_last: bool = False,
+    on_losses: Callable[[list[float]], None] | None = None,
+) -> dict[str, float]:
     """One training pass over ``loader``: per batch, the step's loss, ``backward`` and one optimizer step.
 
     Args:
@@ -263,12 +281,15 @@ def train_epoch(model: nn.Module, loader: Iterable[Any], loss_fn: LossFn | None 
     """
     step = _resolve_step(loss_fn, step)
     if not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(f"train_epoch updates the model and needs optimizer=a torch.optim.Optimizer, got "
-                        f"{type(optimizer).__name__}; to measure a model without training it, call evaluate(...)")
+        raise TypeError(
+            f"train_epoch updates the model and needs optimizer=a torch.optim.Optimizer, got "
+            f"{type(optimizer).__name__}; to measure a model without training it, call evaluate(...)"
+        )
     _check_pass(loader, metrics, channels_last=channels_last)
     if scheduler is not None and not callable(getattr(scheduler, "step", None)):
-        raise TypeError(f"scheduler must have a step() method (a torch.optim.lr_scheduler), "
-                        f"got {type(scheduler).__name__}")
+        raise TypeError(
+            f"scheduler must have a step() method (a torch.optim.lr_scheduler), got {type(scheduler).__name__}"
+        )
     if scaler is not None and not isinstance(scaler, torch.amp.GradScaler):
         raise TypeError(f"scaler must be a torch.amp.GradScaler or None, got {type(scaler).__name__}")
     if amp_dtype not in (None, torch.float16, torch.bfloat16):
@@ -300,9 +321,17 @@ def train_epoch(model: nn.Module, loader: Iterable[Any], loss_fn: LossFn | None 
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: Iterable[Any], loss_fn: LossFn | None = None,
-             device: torch.device | str | None = None, metrics: Mapping[str, Metric] | None = None, *,
-             step: Step | None = None, amp: bool = False, channels_last: bool = False) -> dict[str, float]:
+def evaluate(
+    model: nn.Module,
+    loader: Iterable[Any],
+    loss_fn: LossFn | None = None,
+    device: torch.device | str | None = None,
+    metrics: Mapping[str, Metric] | None = None,
+    *,
+    step: Step | None = None,
+    amp: bool = False,
+    channels_last: bool = False,
+) -> dict[str, float]:
     """Mean loss and metrics of ``model`` on ``loader`` in eval mode, without gradients.
 
     Args as for ``train_epoch``; ``amp``: autocast on CUDA as ``fit(amp=True)`` does.
@@ -322,8 +351,14 @@ def evaluate(model: nn.Module, loader: Iterable[Any], loss_fn: LossFn | None = N
 
 
 @torch.no_grad()
-def predict(model: nn.Module, loader: Iterable[Any], device: torch.device | str | None = None, *,
-            amp: bool = False, channels_last: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def predict(
+    model: nn.Module,
+    loader: Iterable[Any],
+    device: torch.device | str | None = None,
+    *,
+    amp: bool = False,
+    channels_last: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Run ``model`` over ``(inputs, targets)`` batches in eval mode.
 
     Returns:
@@ -376,8 +411,10 @@ def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     if logits.device.type == "cpu":
         k = logits.shape[1]
         if bool(((targets < 0) | (targets >= k)).any()):
-            raise ValueError(f"targets must be class indices in [0, {k}), got values from {targets.min().item()} to "
-                             f"{targets.max().item()}")
+            raise ValueError(
+                f"targets must be class indices in [0, {k}), got values from {targets.min().item()} to "
+                f"{targets.max().item()}"
+            )
     hits = (logits.argmax(dim=1) == targets).float().mean()
     # NaN scores have no arg-max: the accuracy is NaN (visible in the history, and fit's loss check names the
     # step), not the share of rows where argmax happened to pick the target. No host sync: fine on a GPU.
@@ -399,8 +436,10 @@ def autocast_dtype(device: torch.device | str) -> torch.dtype | None:
     try:
         major, _ = torch.cuda.get_device_capability(device)
     except (RuntimeError, AssertionError) as err:  # no GPU or driver, or a CPU-only build of torch
-        raise RuntimeError(f"cannot ask {device} for its compute capability: {err}. Ask about the device you "
-                           f"train on, e.g. autocast_dtype(get_device())") from None
+        raise RuntimeError(
+            f"cannot ask {device} for its compute capability: {err}. Ask about the device you "
+            f"train on, e.g. autocast_dtype(get_device())"
+        ) from None
     return torch.bfloat16 if major >= 8 else torch.float16
 
 
@@ -415,5 +454,17 @@ def describe_precision(device: torch.device | str, amp: bool = True) -> str:
     return "bfloat16 autocast (same exponent range as float32: no loss scaling needed)"
 
 
-__all__ = ["DEFERRED_CHECK_STEPS", "LossFn", "Metric", "Step", "StepOutput", "SupervisedStep", "accuracy",
-           "autocast_dtype", "describe_precision", "evaluate", "predict", "train_epoch"]
+__all__ = [
+    "DEFERRED_CHECK_STEPS",
+    "LossFn",
+    "Metric",
+    "Step",
+    "StepOutput",
+    "SupervisedStep",
+    "accuracy",
+    "autocast_dtype",
+    "describe_precision",
+    "evaluate",
+    "predict",
+    "train_epoch",
+]

@@ -75,17 +75,26 @@ _wrong_tries: Counter[str] = Counter()
 
 def _notebook_of(exercise_id: str) -> str:
     if not isinstance(exercise_id, str):
-        raise TypeError(f"exercise id must be a string such as '05.1', got {exercise_id!r} "
-                        f"({type(exercise_id).__name__})")
+        raise TypeError(
+            f"exercise id must be a string such as '05.1', got {exercise_id!r} ({type(exercise_id).__name__})"
+        )
     number, dot, index = exercise_id.partition(".")
     if not dot or not index.isdigit() or not (number[:2].isdigit() and len(number) in (2, 3)):
         raise ValueError(f"an exercise id looks like '05.1' or '01b.2' (notebook.exercise), got {exercise_id!r}")
     return number
 
 
-def exercise(exercise_id: str, *, title: str, kind: Kind, hints: Iterable[str] = (), atol: float = 1e-6,
-             rtol: float = 1e-5, calls: Calls | None = None,
-             compare: Comparison | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def exercise(
+    exercise_id: str,
+    *,
+    title: str,
+    kind: Kind,
+    hints: Iterable[str] = (),
+    atol: float = 1e-6,
+    rtol: float = 1e-5,
+    calls: Calls | None = None,
+    compare: Comparison | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator that registers the decorated function as the reference of ``exercise_id``.
 
     Raises:
@@ -107,8 +116,7 @@ def exercise(exercise_id: str, *, title: str, kind: Kind, hints: Iterable[str] =
     def register(reference: Callable[..., Any]) -> Callable[..., Any]:
         if exercise_id in REGISTRY and REGISTRY[exercise_id].reference.__qualname__ != reference.__qualname__:
             raise ValueError(f"exercise {exercise_id} is registered twice")
-        REGISTRY[exercise_id] = Exercise(exercise_id, title, kind, reference, tuple(hints), atol, rtol, calls,
-                                         compare)
+        REGISTRY[exercise_id] = Exercise(exercise_id, title, kind, reference, tuple(hints), atol, rtol, calls, compare)
         return reference
 
     return register
@@ -212,8 +220,10 @@ def _check_inputs(ex: Exercise, inputs: dict[str, Any]) -> None:
         signature.bind(**inputs)
     except TypeError:
         names = [p.name for p in signature.parameters.values() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-        raise TypeError(f"exercise {ex.id} needs the inputs {', '.join(names) or 'none'}, passed as "
-                        f"check({ex.id!r}, answer, name=value, ...); got {sorted(inputs) or 'none'}") from None
+        raise TypeError(
+            f"exercise {ex.id} needs the inputs {', '.join(names) or 'none'}, passed as "
+            f"check({ex.id!r}, answer, name=value, ...); got {sorted(inputs) or 'none'}"
+        ) from None
 
 
 def _judge(ex: Exercise, answer: Any, inputs: dict[str, Any]) -> tuple[bool, str]:
@@ -229,7 +239,8 @@ def _judge(ex: Exercise, answer: Any, inputs: dict[str, Any]) -> tuple[bool, str
         except Exception as err:  # noqa: BLE001 - report the student's error instead of stopping the notebook
             return False, f"calling it on ({shown}) raised {type(err).__name__}: {err}"
         ok, why = (ex.compare or (lambda a, e: compare_values(a, e, atol=ex.atol, rtol=ex.rtol)))(
-            got, ex.reference(*args, **kwargs))
+            got, ex.reference(*args, **kwargs)
+        )
         if not ok:
             return False, f"on ({shown}): {why}"
     return True, ""
@@ -288,8 +299,9 @@ def check(exercise_id: str, answer: Any, /, **inputs: Any) -> None:
         print(f"{ex.label} not yet right: {why}.{hint}")
 
 
-def check_answer(name: str, answer: Any, expected: Any, *, atol: float = 1e-6, rtol: float = 1e-5,
-                 hint: str | None = None) -> bool:
+def check_answer(
+    name: str, answer: Any, expected: Any, *, atol: float = 1e-6, rtol: float = 1e-5, hint: str | None = None
+) -> bool:
     """Older form of ``check`` that takes the expected value itself (kept while notebooks migrate)."""
     _check_tolerances(atol, rtol)
     if answer is None or answer is Ellipsis:
@@ -303,5 +315,15 @@ def check_answer(name: str, answer: Any, expected: Any, *, atol: float = 1e-6, r
     return correct
 
 
-__all__ = ["KINDS", "REGISTRY", "Exercise", "check", "check_answer", "compare_values", "exercise", "exercises_of",
-           "get_exercise", "judge"]
+__all__ = [
+    "KINDS",
+    "REGISTRY",
+    "Exercise",
+    "check",
+    "check_answer",
+    "compare_values",
+    "exercise",
+    "exercises_of",
+    "get_exercise",
+    "judge",
+]

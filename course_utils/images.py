@@ -46,24 +46,31 @@ def as_image_array(images: object, name: str = "images") -> np.ndarray:
         ValueError: wrong number of dimensions, an empty axis, or a channels-first (N, C, H, W) layout.
     """
     if isinstance(images, torch.Tensor):
-        raise TypeError(f"{name} must be a NumPy array (N, H, W, C), channels last; got a torch.Tensor. "
-                        "For a channels-first tensor (N, C, H, W) pass tensor.permute(0, 2, 3, 1).numpy().")
+        raise TypeError(
+            f"{name} must be a NumPy array (N, H, W, C), channels last; got a torch.Tensor. "
+            "For a channels-first tensor (N, C, H, W) pass tensor.permute(0, 2, 3, 1).numpy()."
+        )
     if not isinstance(images, np.ndarray):
         raise TypeError(f"{name} must be a NumPy uint8 array (N, H, W, C), got {type(images).__name__}")
     if images.dtype != np.uint8:
-        raise TypeError(f"{name} must be uint8 (pixel values 0..255, as stored on disk), got {images.dtype}; "
-                        "for floats in [0, 1] use (x * 255).round().astype(np.uint8)")
+        raise TypeError(
+            f"{name} must be uint8 (pixel values 0..255, as stored on disk), got {images.dtype}; "
+            "for floats in [0, 1] use (x * 255).round().astype(np.uint8)"
+        )
     if images.ndim == 3:
         images = images[..., None]  # (N, H, W) greyscale -> (N, H, W, 1)
     if images.ndim != 4:
         raise ValueError(f"{name} must have shape (N, H, W) or (N, H, W, C), got {images.shape}")
     n, h, w, c = images.shape
     if min(n, h, w, c) == 0:
-        raise ValueError(f"{name} must hold at least one image of at least 1x1 pixel and 1 channel, "
-                         f"got shape {images.shape}")
+        raise ValueError(
+            f"{name} must hold at least one image of at least 1x1 pixel and 1 channel, got shape {images.shape}"
+        )
     if c > 4 and images.shape[1] <= 4:
-        raise ValueError(f"{name} of shape {images.shape} looks channels-first (N, C, H, W); images are "
-                         "expected channels last (N, H, W, C): pass images.transpose(0, 2, 3, 1)")
+        raise ValueError(
+            f"{name} of shape {images.shape} looks channels-first (N, C, H, W); images are "
+            "expected channels last (N, H, W, C): pass images.transpose(0, 2, 3, 1)"
+        )
     return images
 
 
@@ -89,8 +96,9 @@ def as_label_array(labels: object, n: int, num_classes: int | None = None, name:
     return array.astype(np.int64, copy=False)
 
 
-def check_mean_std(mean: Sequence[float], std: Sequence[float],
-                   channels: int | None = None) -> tuple[tuple[float, ...], ...]:
+def check_mean_std(
+    mean: Sequence[float], std: Sequence[float], channels: int | None = None
+) -> tuple[tuple[float, ...], ...]:
     """Check per-channel normalisation constants; return them as two tuples of floats.
 
     Args:
@@ -116,8 +124,10 @@ def check_mean_std(mean: Sequence[float], std: Sequence[float],
         if not values:
             raise ValueError(f"{what} must hold one value per channel, at least one channel; got an empty sequence")
         if len(values) != channels:
-            raise ValueError(f"{what} has {len(values)} values but {against} {channels} channel(s): "
-                             f"give one per channel, e.g. {what}={(0.5,) * channels}")
+            raise ValueError(
+                f"{what} has {len(values)} values but {against} {channels} channel(s): "
+                f"give one per channel, e.g. {what}={(0.5,) * channels}"
+            )
         if not all(math.isfinite(v) for v in values):
             raise ValueError(f"{what} must be finite numbers, got {values}")
         out.append(values)
@@ -145,7 +155,7 @@ def channel_mean_std(images: np.ndarray, chunk: int = 1 << 22) -> tuple[tuple[fl
     total = np.zeros(pixels.shape[1], dtype=np.int64)
     squares = np.zeros(pixels.shape[1], dtype=np.int64)
     for start in range(0, len(pixels), chunk):
-        block = pixels[start:start + chunk].astype(np.int64)
+        block = pixels[start : start + chunk].astype(np.int64)
         total += block.sum(axis=0)
         squares += (block * block).sum(axis=0)
     count = len(pixels)
@@ -193,9 +203,19 @@ class ImageSplits:
     ``train_images``, ``train_labels``, ``val_images``, ... hold the arrays.
     """
 
-    def __init__(self, train: tuple[np.ndarray, Any], val: tuple[np.ndarray, Any], test: tuple[np.ndarray, Any],
-                 classes: Sequence[str], *, name: str = "images", source: str = "", synthetic: bool = False,
-                 mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> None:
+    def __init__(
+        self,
+        train: tuple[np.ndarray, Any],
+        val: tuple[np.ndarray, Any],
+        test: tuple[np.ndarray, Any],
+        classes: Sequence[str],
+        *,
+        name: str = "images",
+        source: str = "",
+        synthetic: bool = False,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+    ) -> None:
         """Args: train, val, test: (images, labels) pairs; classes: one name per label; name, source: for
         ``describe``; synthetic: generated stand-in data (tagged); mean, std: both or neither."""
         if isinstance(classes, str) or not isinstance(classes, Sequence) or not classes:
@@ -210,8 +230,10 @@ class ImageSplits:
             images = as_image_array(pair[0], f"{split} images")
             labels = as_label_array(pair[1], len(images), len(self.classes), f"{split} labels")
             if shape is not None and images.shape[1:] != shape:
-                raise ValueError(f"{split} images are {images.shape[1:]} (H, W, C) but train images are {shape}: "
-                                 "every split needs the same image size and channel count")
+                raise ValueError(
+                    f"{split} images are {images.shape[1:]} (H, W, C) but train images are {shape}: "
+                    "every split needs the same image size and channel count"
+                )
             shape = images.shape[1:]
             setattr(self, f"{split}_images", images)
             setattr(self, f"{split}_labels", labels)
@@ -222,8 +244,17 @@ class ImageSplits:
         self.stats_given = mean is not None
 
     @classmethod
-    def from_arrays(cls, images: np.ndarray, labels: Any, classes: Sequence[str], *, val_size: int | float = 0.1,
-                    test_size: int | float = 0.1, seed: int = 0, **kwargs: Any) -> ImageSplits:
+    def from_arrays(
+        cls,
+        images: np.ndarray,
+        labels: Any,
+        classes: Sequence[str],
+        *,
+        val_size: int | float = 0.1,
+        test_size: int | float = 0.1,
+        seed: int = 0,
+        **kwargs: Any,
+    ) -> ImageSplits:
         """Split one labelled set of images into train / validation / test with a seeded permutation.
 
         Args:
@@ -239,11 +270,18 @@ class ImageSplits:
         n = len(images)
         n_val, n_test = _split_count(val_size, n, "val_size"), _split_count(test_size, n, "test_size")
         if n_val + n_test >= n:
-            raise ValueError(f"{n} images cannot give {n_val} validation and {n_test} test images and still "
-                             "leave some for training: use more images or smaller val_size / test_size")
+            raise ValueError(
+                f"{n} images cannot give {n_val} validation and {n_test} test images and still "
+                "leave some for training: use more images or smaller val_size / test_size"
+            )
         val_idx, test_idx, train_idx = seeded_split(n, (n_val, n_test, n - n_val - n_test), seed)
-        return cls((images[train_idx], labels[train_idx]), (images[val_idx], labels[val_idx]),
-                   (images[test_idx], labels[test_idx]), classes, **kwargs)
+        return cls(
+            (images[train_idx], labels[train_idx]),
+            (images[val_idx], labels[val_idx]),
+            (images[test_idx], labels[test_idx]),
+            classes,
+            **kwargs,
+        )
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -276,9 +314,11 @@ class ImageSplits:
         """One line naming the data, the split sizes, the image format, the normalisation and the source."""
         h, w, c = self.image_shape
         stats = "given" if self.stats_given else "measured on the training split"
-        return (f"{self.name}: train {len(self.train_labels)}, validation {len(self.val_labels)}, "
-                f"test {len(self.test_labels)} images of {h}x{w} pixels, {c} channel{'s' * (c != 1)}, uint8; "
-                f"{len(self.classes)} classes; mean/std {stats}; source: {self.source or 'arrays in memory'}")
+        return (
+            f"{self.name}: train {len(self.train_labels)}, validation {len(self.val_labels)}, "
+            f"test {len(self.test_labels)} images of {h}x{w} pixels, {c} channel{'s' * (c != 1)}, uint8; "
+            f"{len(self.classes)} classes; mean/std {stats}; source: {self.source or 'arrays in memory'}"
+        )
 
     def __repr__(self) -> str:
         return f"ImageSplits({self.describe()})"
@@ -307,8 +347,9 @@ class ArrayImageDataset(Dataset):
     have no PIL mode and are served as (H, W, C) uint8 arrays, which ``transforms.ToTensor`` accepts too.
     """
 
-    def __init__(self, images: np.ndarray, labels: Any, classes: Sequence[str] | None = None,
-                 transform: Transform | None = None) -> None:
+    def __init__(
+        self, images: np.ndarray, labels: Any, classes: Sequence[str] | None = None, transform: Transform | None = None
+    ) -> None:
         """Args: images uint8 (N, H, W) or (N, H, W, C); labels (N,) class indices; classes: their names
         (labels must then be below ``len(classes)``); transform: applied to each PIL image."""
         self.data = as_image_array(images)
@@ -342,8 +383,9 @@ class ArrayImageDataset(Dataset):
         return (self.transform(image) if self.transform else image), self.targets[index]
 
 
-def dataset_to_arrays(dataset: Any, *, size: int | tuple[int, int] | None = None,
-                      channels: int = 3) -> tuple[np.ndarray, np.ndarray]:
+def dataset_to_arrays(
+    dataset: Any, *, size: int | tuple[int, int] | None = None, channels: int = 3
+) -> tuple[np.ndarray, np.ndarray]:
     """Read every (PIL image, label) item of a dataset into a uint8 (N, H, W, C) array and int64 labels.
 
     Made for ``torchvision.datasets.ImageFolder(root)`` (one sub-folder per class) and other datasets
@@ -369,8 +411,9 @@ def dataset_to_arrays(dataset: Any, *, size: int | tuple[int, int] | None = None
             raise ValueError(f"size must be an int or an (H, W) pair, got {size!r}")
         size = (_as_int(size[0], "size (H)", 1), _as_int(size[1], "size (W)", 1))
     if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
-        raise TypeError(f"dataset must be a map-style dataset (len and [i]) such as ImageFolder(root), "
-                        f"got {type(dataset).__name__}")
+        raise TypeError(
+            f"dataset must be a map-style dataset (len and [i]) such as ImageFolder(root), got {type(dataset).__name__}"
+        )
     n = len(dataset)
     if n == 0:
         raise ValueError("the dataset is empty: for ImageFolder, put each class's images in its own sub-folder")
@@ -389,8 +432,10 @@ def dataset_to_arrays(dataset: Any, *, size: int | tuple[int, int] | None = None
         if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim in (2, 3):
             image = Image.fromarray(image if image.ndim == 2 or image.shape[-1] != 1 else image[..., 0])
         if not isinstance(image, Image.Image):
-            raise TypeError(f"{where(i)} holds a {type(image).__name__}, not a PIL image: create the dataset "
-                            "without a transform (transform=None) so that it yields PIL images")
+            raise TypeError(
+                f"{where(i)} holds a {type(image).__name__}, not a PIL image: create the dataset "
+                "without a transform (transform=None) so that it yields PIL images"
+            )
         image = image.convert("L" if channels == 1 else "RGB")
         if size is not None and image.size != (size[1], size[0]):
             image = image.resize((size[1], size[0]), Image.BILINEAR)
@@ -398,12 +443,22 @@ def dataset_to_arrays(dataset: Any, *, size: int | tuple[int, int] | None = None
         if images is None:
             images = np.empty((n, *pixels.shape), dtype=np.uint8)
         elif pixels.shape != images.shape[1:]:
-            raise ValueError(f"{where(i)} is {pixels.shape[1]}x{pixels.shape[0]} pixels but the first image is "
-                             f"{images.shape[2]}x{images.shape[1]}: pass size=(H, W) to resize them all")
+            raise ValueError(
+                f"{where(i)} is {pixels.shape[1]}x{pixels.shape[0]} pixels but the first image is "
+                f"{images.shape[2]}x{images.shape[1]}: pass size=(H, W) to resize them all"
+            )
         images[i] = pixels
         labels[i] = _as_int(label, f"the label of {where(i)}")
     return images, labels
 
 
-__all__ = ["ArrayImageDataset", "ImageSplits", "as_image_array", "as_label_array", "channel_mean_std",
-           "check_mean_std", "dataset_to_arrays", "seeded_split"]
+__all__ = [
+    "ArrayImageDataset",
+    "ImageSplits",
+    "as_image_array",
+    "as_label_array",
+    "channel_mean_std",
+    "check_mean_std",
+    "dataset_to_arrays",
+    "seeded_split",
+]

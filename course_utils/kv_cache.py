@@ -24,16 +24,21 @@ import torch
 from .checks import expect_positive_int, expect_tensor
 
 
-def kv_cache_bytes(num_layers: int, length: int, d_model: int, batch_size: int = 1,
-                   dtype: torch.dtype = torch.float32) -> int:
+def kv_cache_bytes(
+    num_layers: int, length: int, d_model: int, batch_size: int = 1, dtype: torch.dtype = torch.float32
+) -> int:
     """Bytes a key/value cache holds: 2 (keys and values) × layers × batch × positions × d_model × element size.
 
     ``d_model`` is the width of the keys (heads × head_dim). Example: a model with 32 layers and d_model 4096
     (the size of LLaMA-2 7B) at 4096 positions in float16 holds 2 · 32 · 4096 · 4096 · 2 bytes = 2 GiB per
     sequence.
     """
-    for value, name in ((num_layers, "num_layers"), (length, "length"), (d_model, "d_model"),
-                        (batch_size, "batch_size")):
+    for value, name in (
+        (num_layers, "num_layers"),
+        (length, "length"),
+        (d_model, "d_model"),
+        (batch_size, "batch_size"),
+    ):
         expect_positive_int(value, name)
     return 2 * num_layers * batch_size * length * d_model * torch.empty((), dtype=dtype).element_size()
 
@@ -57,10 +62,24 @@ class KVCache:
         IndexError: a layer index outside ``0 .. num_layers - 1``.
     """
 
-    def __init__(self, num_layers: int, batch_size: int, num_heads: int, head_dim: int, max_len: int, *,
-                 dtype: torch.dtype = torch.float32, device: torch.device | str | None = None) -> None:
-        for value, name in ((num_layers, "num_layers"), (batch_size, "batch_size"), (num_heads, "num_heads"),
-                            (head_dim, "head_dim"), (max_len, "max_len")):
+    def __init__(
+        self,
+        num_layers: int,
+        batch_size: int,
+        num_heads: int,
+        head_dim: int,
+        max_len: int,
+        *,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str | None = None,
+    ) -> None:
+        for value, name in (
+            (num_layers, "num_layers"),
+            (batch_size, "batch_size"),
+            (num_heads, "num_heads"),
+            (head_dim, "head_dim"),
+            (max_len, "max_len"),
+        ):
             expect_positive_int(value, name)
         self.max_len = max_len
         shape = (num_layers, batch_size, num_heads, max_len, head_dim)
@@ -90,16 +109,20 @@ class KVCache:
         expect_tensor(k, "k"), expect_tensor(v, "v")
         _, b, h, _, hd = self.keys.shape
         if k.dim() != 4 or k.shape[:2] != (b, h) or k.shape[3] != hd or v.shape != k.shape:
-            raise ValueError(f"k and v must both be (B, H, t, head_dim) = ({b}, {h}, t, {hd}); got "
-                             f"{tuple(k.shape)} and {tuple(v.shape)}")
+            raise ValueError(
+                f"k and v must both be (B, H, t, head_dim) = ({b}, {h}, t, {hd}); got "
+                f"{tuple(k.shape)} and {tuple(v.shape)}"
+            )
         start, t = self.lengths[layer], k.shape[2]
         if start + t > self.max_len:
-            raise ValueError(f"layer {layer} holds {start} positions; {t} more exceed max_len={self.max_len}: "
-                             "create the KVCache with a larger max_len (prompt length + new tokens)")
-        self.keys[layer, :, :, start:start + t] = k
-        self.values[layer, :, :, start:start + t] = v
+            raise ValueError(
+                f"layer {layer} holds {start} positions; {t} more exceed max_len={self.max_len}: "
+                "create the KVCache with a larger max_len (prompt length + new tokens)"
+            )
+        self.keys[layer, :, :, start : start + t] = k
+        self.values[layer, :, :, start : start + t] = v
         self.lengths[layer] = start + t
-        return self.keys[layer, :, :, :start + t], self.values[layer, :, :, :start + t]
+        return self.keys[layer, :, :, : start + t], self.values[layer, :, :, : start + t]
 
     def reset(self) -> None:
         """Forget every stored position (the buffers stay allocated, ready for a new sequence)."""
@@ -107,8 +130,10 @@ class KVCache:
 
     def __repr__(self) -> str:
         _, b, h, _, hd = self.keys.shape
-        return (f"KVCache(layers={self.num_layers}, batch={b}, heads={h}, head_dim={hd}, length={self.length}, "
-                f"max_len={self.max_len}, {self.nbytes / 2**20:.1f} MiB)")
+        return (
+            f"KVCache(layers={self.num_layers}, batch={b}, heads={h}, head_dim={hd}, length={self.length}, "
+            f"max_len={self.max_len}, {self.nbytes / 2**20:.1f} MiB)"
+        )
 
 
 __all__ = ["KVCache", "kv_cache_bytes"]

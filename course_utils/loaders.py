@@ -49,6 +49,7 @@ SampleKey = tuple[int, int, int, bool]  # (index, crop top, crop left, flip)
 
 # ----------------------------------------------------------------------------- device-resident path
 
+
 class DeviceLoader:
     """Batches from a uint8 (N, C, H, W) tensor kept on the device; shuffle and augmentation happen there.
 
@@ -57,25 +58,36 @@ class DeviceLoader:
     from ``self.generator`` (CPU, seeded), whose state checkpoints save.
     """
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int,
-                 device: torch.device | str | None = None, shuffle: bool = False,
-                 augment: bool | Augmentation = False, mean: Sequence[float] | None = None,
-                 std: Sequence[float] | None = None, seed: int = 0, drop_last: bool = False,
-                 channels_last: bool = False, even_shards: bool | None = None) -> None:
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        batch_size: int,
+        device: torch.device | str | None = None,
+        shuffle: bool = False,
+        augment: bool | Augmentation = False,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        seed: int = 0,
+        drop_last: bool = False,
+        channels_last: bool = False,
+        even_shards: bool | None = None,
+    ) -> None:
         """Args:
-            images: uint8 (N, C, H, W) (channels first, like ``ToTensor``), or (N, H, W) for greyscale.
-            labels: (N,) integer class indices >= 0.
-            batch_size: images per batch.
-            device: where the data lives and batches are made (default: where ``images`` are).
-            shuffle: a new random order every epoch.
-            augment: ``True`` (crop, padding 4, + flip), ``False`` or an ``Augmentation``.
-            mean, std: one value per channel; default: measured on ``images`` (pass the training
-                split's values to a validation or test loader; ``make_device_loaders`` does).
-            seed: seeds ``self.generator``.
-            drop_last: skip the last batch when it is smaller than ``batch_size``.
-            channels_last: hand out batches in channels_last memory format.
-            even_shards: under torch.distributed, cut each epoch to a multiple of the world size so every
-                process gets as many batches (default: ``shuffle``, i.e. for training loaders; see the module docstring).
+        images: uint8 (N, C, H, W) (channels first, like ``ToTensor``), or (N, H, W) for greyscale.
+        labels: (N,) integer class indices >= 0.
+        batch_size: images per batch.
+        device: where the data lives and batches are made (default: where ``images`` are).
+        shuffle: a new random order every epoch.
+        augment: ``True`` (crop, padding 4, + flip), ``False`` or an ``Augmentation``.
+        mean, std: one value per channel; default: measured on ``images`` (pass the training
+            split's values to a validation or test loader; ``make_device_loaders`` does).
+        seed: seeds ``self.generator``.
+        drop_last: skip the last batch when it is smaller than ``batch_size``.
+        channels_last: hand out batches in channels_last memory format.
+        even_shards: under torch.distributed, cut each epoch to a multiple of the world size so every
+            process gets as many batches (default: ``shuffle``, i.e. for training loaders; see the module docstring).
         """
         expect_tensor(images, "images")
         if images.dtype != torch.uint8:
@@ -123,8 +135,10 @@ class DeviceLoader:
         """uint8 (B, C, H, W) -> float32 ``(x / 255 - mean) / std``, in the order ToTensor + Normalize use."""
         expect_shape(images, (None, self._mean.shape[1], None, None), "images")
         if images.dtype != torch.uint8:
-            raise TypeError(f"images must be uint8 (B, C, H, W) as the loader stores them, got {images.dtype}: "
-                            "a float batch is already normalised or scaled")
+            raise TypeError(
+                f"images must be uint8 (B, C, H, W) as the loader stores them, got {images.dtype}: "
+                "a float batch is already normalised or scaled"
+            )
         return images.float().div_(255).sub_(self._mean).div_(self._std)
 
     def __iter__(self) -> Iterator[Batch]:
@@ -151,6 +165,7 @@ class DeviceLoader:
 
 # ----------------------------------------------------------------------------- classic DataLoader path
 
+
 class EpochSampler(Sampler):
     """A DataLoader sampler whose keys carry each image's crop and flip: (index, top, left, flip).
 
@@ -160,8 +175,15 @@ class EpochSampler(Sampler):
     (``even_shards``: default ``shuffle``; see the module docstring).
     """
 
-    def __init__(self, n: int, *, shuffle: bool, augmentation: Augmentation, generator: torch.Generator,
-                 even_shards: bool | None = None) -> None:
+    def __init__(
+        self,
+        n: int,
+        *,
+        shuffle: bool,
+        augmentation: Augmentation,
+        generator: torch.Generator,
+        even_shards: bool | None = None,
+    ) -> None:
         self.n = _as_int(n, "n", 1)
         if not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
@@ -194,14 +216,17 @@ class AugmentedImages(Dataset):
     integer index gives the un-augmented image.
     """
 
-    def __init__(self, images: Dataset, mean: Sequence[float], std: Sequence[float],
-                 augmentation: Augmentation) -> None:
+    def __init__(
+        self, images: Dataset, mean: Sequence[float], std: Sequence[float], augmentation: Augmentation
+    ) -> None:
         """Args: images: a Dataset of (PIL image or (H, W, C) uint8 array, label); mean, std: per channel."""
         from torchvision import transforms as T
 
         if not (hasattr(images, "__len__") and hasattr(images, "__getitem__")) or isinstance(images, (str, bytes)):
-            raise TypeError(f"images must be a Dataset of (image, label) pairs, e.g. data.dataset('train'), "
-                            f"got {type(images).__name__}")
+            raise TypeError(
+                f"images must be a Dataset of (image, label) pairs, e.g. data.dataset('train'), "
+                f"got {type(images).__name__}"
+            )
         mean, std = check_mean_std(mean, std)
         augmentation = as_augmentation(augmentation)
         self.images, self.augmentation = images, augmentation
@@ -232,8 +257,13 @@ class AugmentedImages(Dataset):
         return f"AugmentedImages({' -> '.join([*steps, repr(self.normalize)])})"
 
 
-def image_transforms(mean: Sequence[float], std: Sequence[float], *, augment: bool | Augmentation = False,
-                     image_size: tuple[int, int] | None = None) -> Any:
+def image_transforms(
+    mean: Sequence[float],
+    std: Sequence[float],
+    *,
+    augment: bool | Augmentation = False,
+    image_size: tuple[int, int] | None = None,
+) -> Any:
     """The notes' torchvision pipeline for one PIL image: [RandomCrop, RandomHorizontalFlip,] ToTensor, Normalize.
 
     For predicting on single images, or for a DataLoader of your own. Its random transforms draw from the
@@ -262,13 +292,20 @@ def image_transforms(mean: Sequence[float], std: Sequence[float], *, augment: bo
     return T.Compose([*steps, T.ToTensor(), T.Normalize(mean, std)])
 
 
-def _prepare(data: ImageSplits, batch_size: int, eval_batch_size: int | None, augment: bool | Augmentation,
-             mean: Sequence[float] | None, std: Sequence[float] | None,
-             seed: int) -> tuple[int, int, Augmentation, tuple[float, ...], tuple[float, ...], int]:
+def _prepare(
+    data: ImageSplits,
+    batch_size: int,
+    eval_batch_size: int | None,
+    augment: bool | Augmentation,
+    mean: Sequence[float] | None,
+    std: Sequence[float] | None,
+    seed: int,
+) -> tuple[int, int, Augmentation, tuple[float, ...], tuple[float, ...], int]:
     """Check the arguments both loader factories share, before any work is done."""
     if not isinstance(data, ImageSplits):
-        raise TypeError(f"data must be an ImageSplits (from load_cifar10 or ImageSplits.from_arrays), "
-                        f"got {type(data).__name__}")
+        raise TypeError(
+            f"data must be an ImageSplits (from load_cifar10 or ImageSplits.from_arrays), got {type(data).__name__}"
+        )
     batch_size = expect_positive_int(batch_size, "batch_size")
     eval_bs = 2 * batch_size if eval_batch_size is None else expect_positive_int(eval_batch_size, "eval_batch_size")
     augmentation = as_augmentation(augment)
@@ -282,10 +319,18 @@ def _prepare(data: ImageSplits, batch_size: int, eval_batch_size: int | None, au
     return batch_size, eval_bs, augmentation, mean, std, _as_int(seed, "seed")
 
 
-def make_dataloaders(data: ImageSplits, batch_size: int, *, device: torch.device | str | None = None,
-                     augment: bool | Augmentation = False, mean: Sequence[float] | None = None,
-                     std: Sequence[float] | None = None, num_workers: int = 0, seed: int = 0,
-                     eval_batch_size: int | None = None) -> tuple[DataLoader, DataLoader, DataLoader]:
+def make_dataloaders(
+    data: ImageSplits,
+    batch_size: int,
+    *,
+    device: torch.device | str | None = None,
+    augment: bool | Augmentation = False,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    num_workers: int = 0,
+    seed: int = 0,
+    eval_batch_size: int | None = None,
+) -> tuple[DataLoader, DataLoader, DataLoader]:
     """The classic input path: Dataset of PIL images + transforms + DataLoader for train, val and test.
 
     Args:
@@ -301,11 +346,15 @@ def make_dataloaders(data: ImageSplits, batch_size: int, *, device: torch.device
     Returns:
         (train, val, test) DataLoaders; for the same data and seed, ``make_device_loaders`` yields the same batches.
     """
-    batch_size, eval_bs, augmentation, mean, std, seed = _prepare(data, batch_size, eval_batch_size, augment,
-                                                                  mean, std, seed)
+    batch_size, eval_bs, augmentation, mean, std, seed = _prepare(
+        data, batch_size, eval_batch_size, augment, mean, std, seed
+    )
     num_workers = _as_int(num_workers, "num_workers")
-    common = {"num_workers": num_workers, "pin_memory": get_device(device).type == "cuda",
-              "persistent_workers": False}  # persistent workers would break exact resume (see module docstring)
+    common = {
+        "num_workers": num_workers,
+        "pin_memory": get_device(device).type == "cuda",
+        "persistent_workers": False,
+    }  # persistent workers would break exact resume (see module docstring)
     generator = torch.Generator().manual_seed(seed)
     train_set = AugmentedImages(data.dataset("train"), mean, std, augmentation)
     sampler = EpochSampler(len(train_set), shuffle=True, augmentation=augmentation, generator=generator)
@@ -314,31 +363,64 @@ def make_dataloaders(data: ImageSplits, batch_size: int, *, device: torch.device
     for split in ("val", "test"):  # own generators: evaluating never touches the global random state
         images = AugmentedImages(data.dataset(split), mean, std, Augmentation())
         in_order = torch.Generator().manual_seed(seed)  # an EpochSampler, so that evaluation shards too
-        evaluation.append(DataLoader(images, batch_size=eval_bs, generator=in_order, sampler=EpochSampler(
-            len(images), shuffle=False, augmentation=Augmentation(), generator=in_order), **common))
+        evaluation.append(
+            DataLoader(
+                images,
+                batch_size=eval_bs,
+                generator=in_order,
+                sampler=EpochSampler(len(images), shuffle=False, augmentation=Augmentation(), generator=in_order),
+                **common,
+            )
+        )
     return train, evaluation[0], evaluation[1]
 
 
-def make_device_loaders(data: ImageSplits, batch_size: int, *, device: torch.device | str | None = None,
-                        augment: bool | Augmentation = False, mean: Sequence[float] | None = None,
-                        std: Sequence[float] | None = None, seed: int = 0, channels_last: bool = False,
-                        eval_batch_size: int | None = None) -> tuple[DeviceLoader, DeviceLoader, DeviceLoader]:
+def make_device_loaders(
+    data: ImageSplits,
+    batch_size: int,
+    *,
+    device: torch.device | str | None = None,
+    augment: bool | Augmentation = False,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    seed: int = 0,
+    channels_last: bool = False,
+    eval_batch_size: int | None = None,
+) -> tuple[DeviceLoader, DeviceLoader, DeviceLoader]:
     """Device-resident loaders for train (shuffled, optionally augmented), val and test.
 
     Arguments as for ``make_dataloaders``; ``channels_last`` hands out channels_last batches.
     """
-    batch_size, eval_bs, augmentation, mean, std, seed = _prepare(data, batch_size, eval_batch_size, augment,
-                                                                  mean, std, seed)
+    batch_size, eval_bs, augmentation, mean, std, seed = _prepare(
+        data, batch_size, eval_batch_size, augment, mean, std, seed
+    )
     device = get_device(device)
     loaders = []
     for split in ("train", "val", "test"):
         images, labels = data.tensors(split)
         training = split == "train"
-        loaders.append(DeviceLoader(images, labels, batch_size=batch_size if training else eval_bs, device=device,
-                                    shuffle=training, augment=augmentation if training else False, mean=mean,
-                                    std=std, seed=seed, channels_last=channels_last))
+        loaders.append(
+            DeviceLoader(
+                images,
+                labels,
+                batch_size=batch_size if training else eval_bs,
+                device=device,
+                shuffle=training,
+                augment=augmentation if training else False,
+                mean=mean,
+                std=std,
+                seed=seed,
+                channels_last=channels_last,
+            )
+        )
     return loaders[0], loaders[1], loaders[2]
 
 
-__all__ = ["AugmentedImages", "DeviceLoader", "EpochSampler", "image_transforms", "make_dataloaders",
-           "make_device_loaders"]
+__all__ = [
+    "AugmentedImages",
+    "DeviceLoader",
+    "EpochSampler",
+    "image_transforms",
+    "make_dataloaders",
+    "make_device_loaders",
+]

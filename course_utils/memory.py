@@ -59,8 +59,10 @@ def peak_memory(fn: Callable[[], Any], device: torch.device | str) -> int:
         torch.cuda.synchronize(device)
         return max(0, torch.cuda.max_memory_allocated(device) - start)
     if device.type != "cpu":
-        raise ValueError(f"peak memory can be measured on 'cpu' or a CUDA device, not {device.type!r}: "
-                         "measure on the CPU instead (pass device='cpu' and tensors on the CPU)")
+        raise ValueError(
+            f"peak memory can be measured on 'cpu' or a CUDA device, not {device.type!r}: "
+            "measure on the CPU instead (pass device='cpu' and tensors on the CPU)"
+        )
     return _cpu_peak(fn)
 
 
@@ -80,8 +82,10 @@ def _cpu_peak(fn: Callable[[], Any]) -> int:
         _call_and_release(fn)
     results = getattr(prof, "kineto_results", None)
     if results is None:
-        raise RuntimeError(f"torch {torch.__version__}: the profiler exposes no allocation events (kineto_results); "
-                           "peak CPU memory cannot be measured with this version")
+        raise RuntimeError(
+            f"torch {torch.__version__}: the profiler exposes no allocation events (kineto_results); "
+            "peak CPU memory cannot be measured with this version"
+        )
     events = [e for e in results.events() if e.name() == "[memory]" and e.device_type() == DeviceType.CPU]
     in_use = peak = 0
     for event in sorted(events, key=lambda e: e.start_ns()):

@@ -35,8 +35,10 @@ def env_flag(name: str) -> bool:
         return True
     if value in FALSE_VALUES:
         return False
-    raise ValueError(f"{name}={raw!r} is not understood: expected {'/'.join(TRUE_VALUES)} for on, or "
-                     f"{'/'.join(FALSE_VALUES[:-1])} (or unset) for off.")
+    raise ValueError(
+        f"{name}={raw!r} is not understood: expected {'/'.join(TRUE_VALUES)} for on, or "
+        f"{'/'.join(FALSE_VALUES[:-1])} (or unset) for off."
+    )
 
 
 def fast_mode() -> bool:

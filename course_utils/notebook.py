@@ -10,7 +10,9 @@ from .mode import describe_mode
 from .seed import seed_everything
 
 
-def setup_notebook(seed: int = 0, device: str | torch.device | None = None, deterministic: bool = False) -> torch.device:
+def setup_notebook(
+    seed: int = 0, device: str | torch.device | None = None, deterministic: bool = False
+) -> torch.device:
     """Seed everything, pick the device, set figure defaults and print a two-line header.
 
     Args:
@@ -23,8 +25,15 @@ def setup_notebook(seed: int = 0, device: str | torch.device | None = None, dete
     """
     seed_everything(seed, deterministic=deterministic)
     chosen = get_device(device)
-    mpl.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "figure.figsize": (6.0, 4.0),
-                         "axes.spines.top": False, "axes.spines.right": False})
+    mpl.rcParams.update(
+        {
+            "figure.dpi": 100,
+            "savefig.dpi": 100,
+            "figure.figsize": (6.0, 4.0),
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+        }
+    )
     print(f"device: {describe_device(chosen)}")
     print(f"mode:   {describe_mode()}")
     return chosen

@@ -25,8 +25,28 @@ from .checks import expect_bool, expect_int, expect_number, expect_positive_int,
 from .device import get_device, model_device
 
 # ----------------------------------------------------------------------------- vocabularies
-ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-        "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
+ONES = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
 TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
 SPECIALS = ["<pad>", "<bos>", "<eos>"]
 PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
@@ -84,8 +104,10 @@ def check_token_ids(ids: torch.Tensor, vocab_size: int, name: str) -> torch.Tens
         got = f"a {ids.dtype} tensor" if isinstance(ids, torch.Tensor) else type(ids).__name__
         raise TypeError(f"{name} must be an integer tensor of token ids, got {got}")
     if ids.numel() and bool(((ids < 0) | (ids >= vocab_size)).any()):
-        raise ValueError(f"{name} holds token ids outside the vocabulary [0, {vocab_size}): "
-                         f"min {int(ids.min())}, max {int(ids.max())}")
+        raise ValueError(
+            f"{name} holds token ids outside the vocabulary [0, {vocab_size}): "
+            f"min {int(ids.min())}, max {int(ids.max())}"
+        )
     return ids
 
 
@@ -121,8 +143,9 @@ def decode_target(ids: Sequence[int] | torch.Tensor, strip: bool = True) -> str:
     return " ".join(words)
 
 
-def make_batch(numbers: Sequence[int], device: torch.device | str | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def make_batch(
+    numbers: Sequence[int], device: torch.device | str | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Padded tensors for a list of numbers, ready for teacher forcing.
 
     Returns:
@@ -145,9 +168,9 @@ def make_batch(numbers: Sequence[int], device: torch.device | str | None = None
     tgt_out = torch.full((b, MAX_TGT_LEN), PAD_ID, dtype=torch.long)
     for row, n in enumerate(numbers):
         s, t = encode_source(n), encode_target(n)
-        src[row, MAX_SRC_LEN - len(s):] = torch.tensor(s)  # right-aligned: a column = a place value
-        tgt_out[row, :len(t)] = torch.tensor(t)
-        tgt_in[row, :len(t)] = torch.tensor([BOS_ID] + t[:-1])  # shift right by one
+        src[row, MAX_SRC_LEN - len(s) :] = torch.tensor(s)  # right-aligned: a column = a place value
+        tgt_out[row, : len(t)] = torch.tensor(t)
+        tgt_in[row, : len(t)] = torch.tensor([BOS_ID] + t[:-1])  # shift right by one
     return src.to(device), tgt_in.to(device), tgt_out.to(device)
 
 
@@ -222,15 +245,24 @@ class Seq2SeqTransformer(nn.Module):
     in one pass while generation calls it once per new token.
     """
 
-    def __init__(self, src_vocab_size: int = len(SRC_VOCAB), tgt_vocab_size: int = len(TGT_VOCAB),
-                 d_model: int = 64, num_heads: int = 4, num_layers: int = 2, dim_feedforward: int = 256,
-                 dropout: float = 0.0, max_len: int = 16) -> None:
+    def __init__(
+        self,
+        src_vocab_size: int = len(SRC_VOCAB),
+        tgt_vocab_size: int = len(TGT_VOCAB),
+        d_model: int = 64,
+        num_heads: int = 4,
+        num_layers: int = 2,
+        dim_feedforward: int = 256,
+        dropout: float = 0.0,
+        max_len: int = 16,
+    ) -> None:
         super().__init__()
         src_vocab_size = expect_positive_int(src_vocab_size, "src_vocab_size")
         tgt_vocab_size = expect_positive_int(tgt_vocab_size, "tgt_vocab_size")
         if tgt_vocab_size < len(SPECIALS):
-            raise ValueError(f"tgt_vocab_size must be at least {len(SPECIALS)} (<pad>, <bos>, <eos>), "
-                             f"got {tgt_vocab_size}")
+            raise ValueError(
+                f"tgt_vocab_size must be at least {len(SPECIALS)} (<pad>, <bos>, <eos>), got {tgt_vocab_size}"
+            )
         d_model, num_heads = expect_positive_int(d_model, "d_model"), expect_positive_int(num_heads, "num_heads")
         if d_model % num_heads:
             raise ValueError(f"d_model ({d_model}) must be divisible by num_heads ({num_heads})")
@@ -242,12 +274,15 @@ class Seq2SeqTransformer(nn.Module):
         self.src_embed = nn.Embedding(src_vocab_size, d_model, padding_idx=PAD_ID)
         self.tgt_embed = nn.Embedding(tgt_vocab_size, d_model, padding_idx=PAD_ID)
         self.register_buffer("pos", sinusoidal_positional_encoding(max_len, d_model), persistent=False)
-        enc_layer = nn.TransformerEncoderLayer(d_model, num_heads, dim_feedforward, dropout,
-                                               batch_first=True, norm_first=True)
-        dec_layer = nn.TransformerDecoderLayer(d_model, num_heads, dim_feedforward, dropout,
-                                               batch_first=True, norm_first=True)
-        self.encoder = nn.TransformerEncoder(enc_layer, num_layers, norm=nn.LayerNorm(d_model),
-                                             enable_nested_tensor=False)
+        enc_layer = nn.TransformerEncoderLayer(
+            d_model, num_heads, dim_feedforward, dropout, batch_first=True, norm_first=True
+        )
+        dec_layer = nn.TransformerDecoderLayer(
+            d_model, num_heads, dim_feedforward, dropout, batch_first=True, norm_first=True
+        )
+        self.encoder = nn.TransformerEncoder(
+            enc_layer, num_layers, norm=nn.LayerNorm(d_model), enable_nested_tensor=False
+        )
         self.decoder = nn.TransformerDecoder(dec_layer, num_layers, norm=nn.LayerNorm(d_model))
         self.out = nn.Linear(d_model, tgt_vocab_size)
 
@@ -273,13 +308,15 @@ class Seq2SeqTransformer(nn.Module):
         s = expect_shape(memory, (dims["B"], "S", self.d_model), "memory")["S"]
         expect_shape(src_pad, (dims["B"], s), "src_pad")
         if src_pad.dtype != torch.bool:
-            raise TypeError(f"src_pad must be a bool tensor (True = padding), as encode returns it; "
-                            f"got {src_pad.dtype}")
+            raise TypeError(
+                f"src_pad must be a bool tensor (True = padding), as encode returns it; got {src_pad.dtype}"
+            )
         t = dims["T"]
         # torch's convention is the opposite of course_utils.attention: True = may NOT attend.
         future = ~causal_mask(t, tgt_in.device)  # (T, T)
-        h = self.decoder(self.embed(self.tgt_embed, tgt_in), memory, tgt_mask=future,
-                         memory_key_padding_mask=src_pad)  # (B, T, C)
+        h = self.decoder(
+            self.embed(self.tgt_embed, tgt_in), memory, tgt_mask=future, memory_key_padding_mask=src_pad
+        )  # (B, T, C)
         return self.out(h)  # (B, T, V)
 
     def forward(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
@@ -289,7 +326,9 @@ class Seq2SeqTransformer(nn.Module):
 
 
 # ----------------------------------------------------------------------------- decoding adaptor
-def make_step_fn(model: Seq2SeqTransformer) -> Callable[[torch.Tensor, tuple[torch.Tensor, torch.Tensor]], torch.Tensor]:
+def make_step_fn(
+    model: Seq2SeqTransformer,
+) -> Callable[[torch.Tensor, tuple[torch.Tensor, torch.Tensor]], torch.Tensor]:
     """The next-token function ``course_utils.decoding`` expects, for this model.
 
     ``step_fn(tokens (N, t), state) -> log_probs (N, V)`` where ``state = (memory (N, S, C),
@@ -298,6 +337,7 @@ def make_step_fn(model: Seq2SeqTransformer) -> Callable[[torch.Tensor, tuple[tor
     """
     if not callable(getattr(model, "decode", None)):
         raise TypeError(f"model must be a Seq2SeqTransformer (or have decode), got {type(model).__name__}")
+
     @torch.no_grad()
     def step_fn(tokens: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         memory, src_pad = state
@@ -307,8 +347,9 @@ def make_step_fn(model: Seq2SeqTransformer) -> Callable[[torch.Tensor, tuple[tor
 
 
 @torch.no_grad()
-def encode_numbers(model: Seq2SeqTransformer, numbers: Sequence[int],
-                   device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def encode_numbers(
+    model: Seq2SeqTransformer, numbers: Sequence[int], device: torch.device | str | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``model.encode`` of a batch of numbers: the ``state`` the search functions take."""
     if not (isinstance(model, torch.nn.Module) and callable(getattr(model, "encode", None))):
         raise TypeError(f"model must be a Seq2SeqTransformer (or an nn.Module with encode), got {type(model).__name__}")
@@ -333,10 +374,11 @@ def exact_match(predictions: Sequence[Sequence[int]], numbers: Sequence[int]) ->
     for pred, n in zip(predictions, numbers):
         pred = pred.tolist() if isinstance(pred, torch.Tensor) else pred
         if isinstance(pred, (str, bytes)) or not hasattr(type(pred), "__iter__"):
-            raise TypeError(f"each prediction must be a sequence of token ids (as SearchResult.best() returns), got "
-                            f"{pred!r:.40}")
+            raise TypeError(
+                f"each prediction must be a sequence of token ids (as SearchResult.best() returns), got {pred!r:.40}"
+            )
         pred = list(pred)
         if EOS_ID in pred:
-            pred = pred[:pred.index(EOS_ID) + 1]
+            pred = pred[: pred.index(EOS_ID) + 1]
         hits += pred == encode_target(n)
     return hits / max(len(numbers), 1)

@@ -72,8 +72,9 @@ def _from_env(name: str) -> Path | None:
         return None
     path = Path(raw).expanduser().absolute()
     if path.exists() and not path.is_dir():
-        raise NotADirectoryError(f"{name}={raw!r} names a file, not a folder: point it at a folder (it is "
-                                 "created when needed) or unset it")
+        raise NotADirectoryError(
+            f"{name}={raw!r} names a file, not a folder: point it at a folder (it is created when needed) or unset it"
+        )
     return path
 
 
@@ -102,9 +103,19 @@ def runs_dir() -> Path:
 
 def describe_paths() -> str:
     """Two lines: the data and runs folders the rule picks here, and why."""
-    return "\n".join(f"{kind}: {path}  ({why})" for kind, (path, why) in
-                     (("data", _resolve("data")), ("runs", _resolve("runs"))))
+    return "\n".join(
+        f"{kind}: {path}  ({why})" for kind, (path, why) in (("data", _resolve("data")), ("runs", _resolve("runs")))
+    )
 
 
-__all__ = ["DATA_ENV", "REPO_ROOT", "RUNS_ENV", "data_dir", "describe_paths", "is_course_clone", "repo_root",
-           "runs_dir", "user_cache_dir"]
+__all__ = [
+    "DATA_ENV",
+    "REPO_ROOT",
+    "RUNS_ENV",
+    "data_dir",
+    "describe_paths",
+    "is_course_clone",
+    "repo_root",
+    "runs_dir",
+    "user_cache_dir",
+]

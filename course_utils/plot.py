@@ -45,9 +45,17 @@ def _label(ax: Axes, xlabel: str, ylabel: str, title: str | None) -> Axes:
     return ax
 
 
-def plot_curves(x: ArrayLike, curves: Mapping[str, ArrayLike], *, xlabel: str = "x", ylabel: str = "y",
-                title: str | None = None, ax: Axes | None = None, styles: Mapping[str, str] | None = None,
-                logy: bool = False) -> Axes:
+def plot_curves(
+    x: ArrayLike,
+    curves: Mapping[str, ArrayLike],
+    *,
+    xlabel: str = "x",
+    ylabel: str = "y",
+    title: str | None = None,
+    ax: Axes | None = None,
+    styles: Mapping[str, str] | None = None,
+    logy: bool = False,
+) -> Axes:
     """Plot several named curves over the same x, e.g. a function and its derivative.
 
     Args:
@@ -98,8 +106,16 @@ def _history_keys(history: Any, keys: Sequence[str] | None) -> list[str]:
     return keys
 
 
-def _draw_panel(ax: Axes, history: Mapping[str, Sequence[float]], metric: str, members: Sequence[str], *,
-                xlabel: str, label_suffix: str = "", markers: bool = True) -> None:
+def _draw_panel(
+    ax: Axes,
+    history: Mapping[str, Sequence[float]],
+    metric: str,
+    members: Sequence[str],
+    *,
+    xlabel: str,
+    label_suffix: str = "",
+    markers: bool = True,
+) -> None:
     """One metric's curves against the epoch, labelled, with a grid and a legend."""
     for key in members:
         values = _np(history.get(key, [])).reshape(-1)
@@ -110,8 +126,14 @@ def _draw_panel(ax: Axes, history: Mapping[str, Sequence[float]], metric: str, m
     ax.legend()
 
 
-def plot_history(history: Mapping[str, Sequence[float]], *, keys: Sequence[str] | None = None,
-                 xlabel: str = "epoch", title: str | None = None, logy: bool = False) -> np.ndarray:
+def plot_history(
+    history: Mapping[str, Sequence[float]],
+    *,
+    keys: Sequence[str] | None = None,
+    xlabel: str = "epoch",
+    title: str | None = None,
+    logy: bool = False,
+) -> np.ndarray:
     """Plot training curves: one panel per metric, train and validation lines together.
 
     Keys named ``train_<metric>`` and ``val_<metric>`` share the ``<metric>`` panel; other keys get
@@ -121,8 +143,7 @@ def plot_history(history: Mapping[str, Sequence[float]], *, keys: Sequence[str] 
     panels = _history_panels(keys)
     fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 3.6), squeeze=False)
     for ax, (metric, members) in zip(axes[0], panels.items()):
-        _draw_panel(ax, history, metric, members, xlabel=xlabel,
-                    markers=all(len(history[key]) < 30 for key in members))
+        _draw_panel(ax, history, metric, members, xlabel=xlabel, markers=all(len(history[key]) < 30 for key in members))
         if logy:
             ax.set_yscale("log")
     if title:
@@ -131,9 +152,17 @@ def plot_history(history: Mapping[str, Sequence[float]], *, keys: Sequence[str] 
     return axes[0]
 
 
-def plot_fit(x: ArrayLike, y: ArrayLike, lines: Mapping[str, tuple[ArrayLike, ArrayLike]] | None = None, *,
-             xlabel: str = "x", ylabel: str = "y", title: str | None = None, ax: Axes | None = None,
-             data_label: str = "data") -> Axes:
+def plot_fit(
+    x: ArrayLike,
+    y: ArrayLike,
+    lines: Mapping[str, tuple[ArrayLike, ArrayLike]] | None = None,
+    *,
+    xlabel: str = "x",
+    ylabel: str = "y",
+    title: str | None = None,
+    ax: Axes | None = None,
+    data_label: str = "data",
+) -> Axes:
     """Scatter the data and draw fitted lines or curves over it.
 
     Args:
@@ -157,9 +186,15 @@ def plot_fit(x: ArrayLike, y: ArrayLike, lines: Mapping[str, tuple[ArrayLike, Ar
     return _label(ax, xlabel, ylabel, title)
 
 
-def image_grid(images: torch.Tensor, titles: Sequence[str] | None = None, *, ncols: int = 8,
-               mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-               title: str | None = None) -> np.ndarray:
+def image_grid(
+    images: torch.Tensor,
+    titles: Sequence[str] | None = None,
+    *,
+    ncols: int = 8,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    title: str | None = None,
+) -> np.ndarray:
     """Show a batch of images with a title under each.
 
     Args:
@@ -203,9 +238,19 @@ def image_grid(images: torch.Tensor, titles: Sequence[str] | None = None, *, nco
     return axes
 
 
-def heatmap(matrix: ArrayLike, *, row_labels: Sequence[str] | None = None, col_labels: Sequence[str] | None = None,
-            xlabel: str = "column", ylabel: str = "row", title: str | None = None, ax: Axes | None = None,
-            annotate: bool | None = None, cmap: str = "viridis", fmt: str = ".2f") -> Axes:
+def heatmap(
+    matrix: ArrayLike,
+    *,
+    row_labels: Sequence[str] | None = None,
+    col_labels: Sequence[str] | None = None,
+    xlabel: str = "column",
+    ylabel: str = "row",
+    title: str | None = None,
+    ax: Axes | None = None,
+    annotate: bool | None = None,
+    cmap: str = "viridis",
+    fmt: str = ".2f",
+) -> Axes:
     """Draw a 2-D matrix (attention weights, a confusion matrix) with labelled rows and columns.
 
     Args:
@@ -234,8 +279,15 @@ def heatmap(matrix: ArrayLike, *, row_labels: Sequence[str] | None = None, col_l
     if annotate:
         threshold = (np.nanmax(m) + np.nanmin(m)) / 2
         for (i, j), value in np.ndenumerate(m):
-            ax.text(j, i, format(value, fmt), ha="center", va="center", fontsize=8,
-                    color="black" if value > threshold else "white")
+            ax.text(
+                j,
+                i,
+                format(value, fmt),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="black" if value > threshold else "white",
+            )
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
@@ -250,8 +302,14 @@ class LiveHistoryPlot:
     same output area; outside IPython nothing is displayed (``self.figure`` still holds the drawing).
     """
 
-    def __init__(self, keys: Sequence[str] | None = None, *, title: str | None = None,
-                 total_epochs: int | None = None, label_suffix: str = "") -> None:
+    def __init__(
+        self,
+        keys: Sequence[str] | None = None,
+        *,
+        title: str | None = None,
+        total_epochs: int | None = None,
+        label_suffix: str = "",
+    ) -> None:
         """Args: keys: history keys to draw (default all); title: figure title; total_epochs: fixes the
         x range so the axes do not jump; label_suffix: appended to every legend label (e.g. " [SYNTHETIC]")."""
         if isinstance(keys, str) or (keys is not None and not all(isinstance(k, str) for k in keys)):

@@ -19,8 +19,14 @@ from .checks import expect_iterable
 T = TypeVar("T")
 
 
-def progress(iterable: Iterable[T], desc: str | None = None, total: int | None = None,
-             leave: bool = True, disable: bool = False, **kwargs: Any) -> tqdm:
+def progress(
+    iterable: Iterable[T],
+    desc: str | None = None,
+    total: int | None = None,
+    leave: bool = True,
+    disable: bool = False,
+    **kwargs: Any,
+) -> tqdm:
     """Wrap ``iterable`` in a ``tqdm.auto`` bar; use it on loops that take more than a few seconds.
 
     Args:
@@ -35,5 +41,6 @@ def progress(iterable: Iterable[T], desc: str | None = None, total: int | None =
     """
     expect_iterable(iterable, "iterable", "items (a list, range, DataLoader, ...)")
     bar = text_tqdm if dist.is_available() and dist.is_initialized() else tqdm
-    return bar(iterable, desc=desc, total=total, leave=leave, disable=disable, mininterval=0.5, dynamic_ncols=True,
-               **kwargs)
+    return bar(
+        iterable, desc=desc, total=total, leave=leave, disable=disable, mininterval=0.5, dynamic_ncols=True, **kwargs
+    )

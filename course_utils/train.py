@@ -33,8 +33,21 @@ from . import epoch as _epoch
 from .checkpoint import RunCheckpoints, capture_rng_state, load_checkpoint, restore_rng_state
 from .checks import expect_bool, expect_callable, expect_iterable, expect_mapping, expect_path, expect_positive_int
 from .device import get_device, model_device
-from .epoch import (LossFn, Metric, Step, StepOutput, SupervisedStep, _check_metrics, _resolve_step, accuracy,
-                    autocast_dtype, describe_precision, evaluate, predict, train_epoch)
+from .epoch import (
+    LossFn,
+    Metric,
+    Step,
+    StepOutput,
+    SupervisedStep,
+    _check_metrics,
+    _resolve_step,
+    accuracy,
+    autocast_dtype,
+    describe_precision,
+    evaluate,
+    predict,
+    train_epoch,
+)
 from .progress import progress
 
 
@@ -126,23 +139,40 @@ class _TrainingState:
     data_generator: torch.Generator | None
 
     def objects(self) -> dict[str, Any]:
-        return {"model": self.model, "optimizer": self.optimizer, "scheduler": self.scheduler,
-                "scaler": self.scaler, "data_generator": self.data_generator}
+        return {
+            "model": self.model,
+            "optimizer": self.optimizer,
+            "scheduler": self.scheduler,
+            "scaler": self.scaler,
+            "data_generator": self.data_generator,
+        }
 
 
-def _check_fit_arguments(model: Any, optimizer: Any, epochs: Any, scheduler_interval: str, best_key: Any,
-                         resume: Any, checkpoint_dir: Any, **more: Any) -> None:
+def _check_fit_arguments(
+    model: Any,
+    optimizer: Any,
+    epochs: Any,
+    scheduler_interval: str,
+    best_key: Any,
+    resume: Any,
+    checkpoint_dir: Any,
+    **more: Any,
+) -> None:
     """Every mistake that can be seen before training starts."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if distributed.is_distributed() and not isinstance(model, nn.parallel.DistributedDataParallel):
-        raise ValueError(f"this process is one of {distributed.world_size()} in a torch.distributed run, but the model "
-                         f"is a plain {type(model).__name__}: every process would train its own copy on its own shard. "
-                         "Wrap it first: model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] "
-                         "on a GPU, None on the CPU)")
+        raise ValueError(
+            f"this process is one of {distributed.world_size()} in a torch.distributed run, but the model "
+            f"is a plain {type(model).__name__}: every process would train its own copy on its own shard. "
+            "Wrap it first: model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] "
+            "on a GPU, None on the CPU)"
+        )
     if not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(f"fit trains and needs optimizer=a torch.optim.Optimizer over model.parameters(), got "
-                        f"{type(optimizer).__name__}; to measure a model without training it, call evaluate(...)")
+        raise TypeError(
+            f"fit trains and needs optimizer=a torch.optim.Optimizer over model.parameters(), got "
+            f"{type(optimizer).__name__}; to measure a model without training it, call evaluate(...)"
+        )
     if epochs is None:
         raise TypeError("fit needs epochs=, the total number of passes over train_loader")
     expect_positive_int(epochs, "epochs")
@@ -157,8 +187,10 @@ def _check_fit_arguments(model: Any, optimizer: Any, epochs: Any, scheduler_inte
     if not isinstance(resume, bool) and not Path(resume).is_file():
         folder = Path(resume).parent
         nearby = sorted(p.name for p in folder.glob("*.pt")) if folder.is_dir() else []
-        raise FileNotFoundError(f"resume={str(resume)!r}: no such checkpoint (checkpoints in {folder}: "
-                                f"{nearby or 'none'}); nothing was trained or overwritten")
+        raise FileNotFoundError(
+            f"resume={str(resume)!r}: no such checkpoint (checkpoints in {folder}: "
+            f"{nearby or 'none'}); nothing was trained or overwritten"
+        )
     expect_iterable(more["train_loader"], "train_loader")
     if more["val_loader"] is not None:
         expect_iterable(more["val_loader"], "val_loader")
@@ -184,24 +216,34 @@ def _check_resumable(loader: Any) -> None:
     workers' states nor the missing draw can be saved, so the resumed run would differ.
     """
     if getattr(loader, "persistent_workers", False) and getattr(loader, "num_workers", 0) > 0:
-        raise ValueError("train_loader has persistent_workers=True: its workers keep random state that no checkpoint "
-                         "can save, so a run resumed from checkpoint_dir would not repeat the uninterrupted one. "
-                         "Build it with persistent_workers=False (workers restart each epoch, a fraction of a second; "
-                         "make_dataloaders does this), or train without checkpoint_dir")
+        raise ValueError(
+            "train_loader has persistent_workers=True: its workers keep random state that no checkpoint "
+            "can save, so a run resumed from checkpoint_dir would not repeat the uninterrupted one. "
+            "Build it with persistent_workers=False (workers restart each epoch, a fraction of a second; "
+            "make_dataloaders does this), or train without checkpoint_dir"
+        )
 
 
-def _check_best_key(folder: str | os.PathLike | None, best_key: str | None, metrics: Mapping[str, Metric] | None,
-                    validating: bool) -> None:
+def _check_best_key(
+    folder: str | os.PathLike | None, best_key: str | None, metrics: Mapping[str, Metric] | None, validating: bool
+) -> None:
     """Refuse, before training, a ``best_key`` this run would never log."""
     if folder is None:
         return
-    logged = [f"{split}_{name}" for split in ("train", "val")[:1 + validating] for name in ("loss", *(metrics or {}))]
+    logged = [f"{split}_{name}" for split in ("train", "val")[: 1 + validating] for name in ("loss", *(metrics or {}))]
     if best_key is not None and best_key not in logged:
         split, _, name = best_key.partition("_")
-        hint = ("Pass val_loader=..." if split == "val" and not validating else
-                f"Pass metrics={{{name!r}: ...}}" if split in ("train", "val") and name else "Use one of those keys")
-        raise ValueError(f"best_key={best_key!r} would never be logged, so best.pt would never be written: this run "
-                         f"logs {logged}. {hint}, or best_key=None to keep only last.pt")
+        hint = (
+            "Pass val_loader=..."
+            if split == "val" and not validating
+            else f"Pass metrics={{{name!r}: ...}}"
+            if split in ("train", "val") and name
+            else "Use one of those keys"
+        )
+        raise ValueError(
+            f"best_key={best_key!r} would never be logged, so best.pt would never be written: this run "
+            f"logs {logged}. {hint}, or best_key=None to keep only last.pt"
+        )
 
 
 def _resume_source(resume: bool | str | os.PathLike, run: RunCheckpoints | None) -> Path | None:
@@ -223,21 +265,31 @@ def _resume_source(resume: bool | str | os.PathLike, run: RunCheckpoints | None)
     return source
 
 
-def _restore(source: Path | None, run: RunCheckpoints | None, state: _TrainingState,
-             epochs: int) -> tuple[History, int, int]:
+def _restore(
+    source: Path | None, run: RunCheckpoints | None, state: _TrainingState, epochs: int
+) -> tuple[History, int, int]:
     """Load ``source`` into the training state (every process does); return (history, first epoch, global step)."""
     history = History()
     if source is None:
         return history, 1, 0
-    saved = load_checkpoint(source, state.model, optimizer=state.optimizer, scheduler=state.scheduler,
-                            scaler=state.scaler, data_generator=state.data_generator, restore_rng=True)
+    saved = load_checkpoint(
+        source,
+        state.model,
+        optimizer=state.optimizer,
+        scheduler=state.scheduler,
+        scaler=state.scaler,
+        data_generator=state.data_generator,
+        restore_rng=True,
+    )
     saved_world = int(saved["extra"].get("world_size", 1))
     if saved_world != distributed.world_size():
-        raise ValueError(f"{source} was written by a run of {saved_world} process(es); this one has "
-                         f"{distributed.world_size()}. Resuming would change the global batch and each process's "
-                         f"data, so it would not continue that run: resume with {saved_world} process(es) "
-                         "(torchrun --nproc_per_node), or start a new run from its weights with "
-                         "load_checkpoint(path, model)")
+        raise ValueError(
+            f"{source} was written by a run of {saved_world} process(es); this one has "
+            f"{distributed.world_size()}. Resuming would change the global batch and each process's "
+            f"data, so it would not continue that run: resume with {saved_world} process(es) "
+            "(torchrun --nproc_per_node), or start a new run from its weights with "
+            "load_checkpoint(path, model)"
+        )
     per_rank = saved["extra"].get("rng_per_rank")
     if per_rank:  # each process gets back its own random state (dropout masks differ between ranks)
         restore_rng_state(per_rank[distributed.rank()], state.data_generator)
@@ -245,26 +297,50 @@ def _restore(source: Path | None, run: RunCheckpoints | None, state: _TrainingSt
         raise ValueError(f"{source} has {saved['epoch']} epochs done, more than epochs={epochs}")
     for name in ("optimizer", "scheduler"):
         if bool(saved[name]) != (getattr(state, name) is not None):
-            raise ValueError(f"{source} was saved {'with' if saved[name] else 'without'} a {name}; resume it with "
-                             f"the same setup, or the run would not continue exactly")
+            raise ValueError(
+                f"{source} was saved {'with' if saved[name] else 'without'} a {name}; resume it with "
+                f"the same setup, or the run would not continue exactly"
+            )
     if run is not None:
         run.restore(saved)
     history.load_state_dict(saved["history"])
     return history, saved["epoch"] + 1, int(saved["extra"].get("global_step", 0))
 
 
-def _check_and_place(model: nn.Module, device: torch.device | str | None, channels_last: bool, optimizer: Any,
-                     epochs: Any, scheduler_interval: str, best_key: Any, resume: Any, checkpoint_dir: Any,
-                     metrics: Mapping[str, Metric] | None, validating: bool, **more: Any) -> torch.device:
+def _check_and_place(
+    model: nn.Module,
+    device: torch.device | str | None,
+    channels_last: bool,
+    optimizer: Any,
+    epochs: Any,
+    scheduler_interval: str,
+    best_key: Any,
+    resume: Any,
+    checkpoint_dir: Any,
+    metrics: Mapping[str, Metric] | None,
+    validating: bool,
+    **more: Any,
+) -> torch.device:
     """Every check that can be made before training, then the model on its device; return the device."""
-    _check_fit_arguments(model, optimizer, epochs, scheduler_interval, best_key, resume, checkpoint_dir,
-                         metrics=metrics, channels_last=channels_last, **more)
+    _check_fit_arguments(
+        model,
+        optimizer,
+        epochs,
+        scheduler_interval,
+        best_key,
+        resume,
+        checkpoint_dir,
+        metrics=metrics,
+        channels_last=channels_last,
+        **more,
+    )
     _check_best_key(checkpoint_dir, best_key, metrics, validating)
     return _place(model, device, channels_last)
 
 
-def _open_run(folder: str | os.PathLike | None, best_key: str | None,
-              resume: bool | str | os.PathLike) -> tuple[RunCheckpoints | None, Path | None]:
+def _open_run(
+    folder: str | os.PathLike | None, best_key: str | None, resume: bool | str | os.PathLike
+) -> tuple[RunCheckpoints | None, Path | None]:
     """Rank 0 opens the run folder and decides what to resume from; every process learns the decision.
 
     Returns (the run folder on rank 0, None on the others and without ``folder``; the checkpoint to load).
@@ -309,14 +385,29 @@ def _data_generator(loader: Any) -> torch.Generator | None:
 
 
 # ----------------------------------------------------------------------------- the loop
-def fit(model: nn.Module, train_loader: Iterable[Any], loss_fn: LossFn | None = None,
-        optimizer: torch.optim.Optimizer | None = None, epochs: int | None = None, *, step: Step | None = None,
-        device: torch.device | str | None = None, val_loader: Iterable[Any] | None = None,
-        metrics: Mapping[str, Metric] | None = None, scheduler: Any | None = None, scheduler_interval: str = "epoch",
-        amp: bool = False, channels_last: bool = False, compile_model: bool = False,
-        checkpoint_dir: str | os.PathLike | None = None, resume: bool | str | os.PathLike = False,
-        best_key: str | None = "val_acc", tensorboard: str | os.PathLike | None = None,
-        on_epoch_end: Callable[[int, History], None] | None = None, show_progress: bool = True) -> History:
+def fit(
+    model: nn.Module,
+    train_loader: Iterable[Any],
+    loss_fn: LossFn | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    epochs: int | None = None,
+    *,
+    step: Step | None = None,
+    device: torch.device | str | None = None,
+    val_loader: Iterable[Any] | None = None,
+    metrics: Mapping[str, Metric] | None = None,
+    scheduler: Any | None = None,
+    scheduler_interval: str = "epoch",
+    amp: bool = False,
+    channels_last: bool = False,
+    compile_model: bool = False,
+    checkpoint_dir: str | os.PathLike | None = None,
+    resume: bool | str | os.PathLike = False,
+    best_key: str | None = "val_acc",
+    tensorboard: str | os.PathLike | None = None,
+    on_epoch_end: Callable[[int, History], None] | None = None,
+    show_progress: bool = True,
+) -> History:
     """Train ``model`` for ``epochs`` passes over ``train_loader``; return the per-epoch history.
 
     Args:
@@ -362,17 +453,37 @@ def fit(model: nn.Module, train_loader: Iterable[Any], loss_fn: LossFn | None = 
         RuntimeError: under torch.distributed, another process failed or stopped answering (the message says so).
     """
     step = _resolve_step(loss_fn, step)
-    device = distributed.on_every_rank(lambda: _check_and_place(  # every rank: the same checks, the same device
-        model, device, channels_last, optimizer, epochs, scheduler_interval, best_key, resume, checkpoint_dir,
-        metrics, val_loader is not None, train_loader=train_loader, val_loader=val_loader, amp=amp,
-        compile_model=compile_model, show_progress=show_progress,
-        on_epoch_end=on_epoch_end, tensorboard=tensorboard, scheduler=scheduler), "checking fit's arguments")
+    device = distributed.on_every_rank(
+        lambda: _check_and_place(  # every rank: the same checks, the same device
+            model,
+            device,
+            channels_last,
+            optimizer,
+            epochs,
+            scheduler_interval,
+            best_key,
+            resume,
+            checkpoint_dir,
+            metrics,
+            val_loader is not None,
+            train_loader=train_loader,
+            val_loader=val_loader,
+            amp=amp,
+            compile_model=compile_model,
+            show_progress=show_progress,
+            on_epoch_end=on_epoch_end,
+            tensorboard=tensorboard,
+            scheduler=scheduler,
+        ),
+        "checking fit's arguments",
+    )
     amp_dtype = _epoch.autocast_dtype(device) if amp else None  # via the module, as evaluate does
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     state = _TrainingState(model, optimizer, scheduler, scaler, _data_generator(train_loader))
     run, source = _open_run(checkpoint_dir, best_key, resume)  # rank 0's folder (None elsewhere), what to resume
-    history, start, global_step = distributed.on_every_rank(lambda: _restore(source, run, state, epochs),
-                                                            f"loading the checkpoint {source}")
+    history, start, global_step = distributed.on_every_rank(
+        lambda: _restore(source, run, state, epochs), f"loading the checkpoint {source}"
+    )
     main = distributed.is_main_process()  # only rank 0 logs and draws progress
     log = _TrainingLog(tensorboard if main else None, global_step)
     train_model = torch.compile(model) if compile_model else model
@@ -381,13 +492,30 @@ def fit(model: nn.Module, train_loader: Iterable[Any], loss_fn: LossFn | None = 
     try:
         for epoch in progress(epoch_range, desc="epochs") if show_progress and main else epoch_range:
             with _epoch_errors(epoch):
-                stats = train_epoch(train_model, train_loader, optimizer=optimizer, device=device, step=step,
-                                    metrics=metrics, scheduler=per_step, amp_dtype=amp_dtype, scaler=scaler,
-                                    channels_last=channels_last, on_losses=log.add_losses)
+                stats = train_epoch(
+                    train_model,
+                    train_loader,
+                    optimizer=optimizer,
+                    device=device,
+                    step=step,
+                    metrics=metrics,
+                    scheduler=per_step,
+                    amp_dtype=amp_dtype,
+                    scaler=scaler,
+                    channels_last=channels_last,
+                    on_losses=log.add_losses,
+                )
                 history.log(**{f"train_{name}": value for name, value in stats.items()})
                 if val_loader is not None:
-                    stats = evaluate(train_model, val_loader, device=device, step=step, metrics=metrics, amp=amp,
-                                     channels_last=channels_last)
+                    stats = evaluate(
+                        train_model,
+                        val_loader,
+                        device=device,
+                        step=step,
+                        metrics=metrics,
+                        amp=amp,
+                        channels_last=channels_last,
+                    )
                     history.log(**{f"val_{name}": value for name, value in stats.items()})
             if scheduler is not None and per_step is None:
                 scheduler.step()
@@ -416,5 +544,18 @@ def _save(run: RunCheckpoints | None, epoch: int, history: History, global_step:
     distributed.check_all(error, f"writing the checkpoint of epoch {epoch}")
 
 
-__all__ = ["History", "LossFn", "Metric", "Step", "StepOutput", "SupervisedStep", "accuracy", "autocast_dtype",
-           "describe_precision", "evaluate", "fit", "predict", "train_epoch"]
+__all__ = [
+    "History",
+    "LossFn",
+    "Metric",
+    "Step",
+    "StepOutput",
+    "SupervisedStep",
+    "accuracy",
+    "autocast_dtype",
+    "describe_precision",
+    "evaluate",
+    "fit",
+    "predict",
+    "train_epoch",
+]

@@ -37,8 +37,10 @@ __all__ = ["interact", "interactive"]
 
 def _json_data(data: dict[str, Any]) -> dict[str, Any]:
     """A display mimebundle as JSON-ready data: binary values (PNG, JPEG) base64-encoded, like a kernel sends them."""
-    return {mime: base64.b64encode(value).decode("ascii") if isinstance(value, bytes) else value
-            for mime, value in data.items()}
+    return {
+        mime: base64.b64encode(value).decode("ascii") if isinstance(value, bytes) else value
+        for mime, value in data.items()
+    }
 
 
 def _error_output(error: BaseException) -> dict[str, Any]:
@@ -70,11 +72,14 @@ def _check_controls(function: Any, controls: dict[str, Any]) -> None:
         return
     name = getattr(function, "__name__", "the function")
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        unknown = sorted(set(controls) - {n for n, p in params.items() if p.kind not in (p.VAR_POSITIONAL,
-                                                                                          p.POSITIONAL_ONLY)})
+        unknown = sorted(
+            set(controls) - {n for n, p in params.items() if p.kind not in (p.VAR_POSITIONAL, p.POSITIONAL_ONLY)}
+        )
         if unknown:
-            raise TypeError(f"{name}() has no argument {', '.join(map(repr, unknown))}: each control is passed to "
-                            f"the argument of the same name; its arguments are {list(params)}")
+            raise TypeError(
+                f"{name}() has no argument {', '.join(map(repr, unknown))}: each control is passed to "
+                f"the argument of the same name; its arguments are {list(params)}"
+            )
     abbreviations = dict(controls)  # what ipywidgets builds a widget from: the control, else the default
     for arg, p in params.items():
         if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) or arg in controls:
@@ -84,13 +89,18 @@ def _check_controls(function: Any, controls: dict[str, Any]) -> None:
         elif p.annotation is not p.empty and not isinstance(p.annotation, str):
             abbreviations[arg] = p.annotation  # ipywidgets reads an annotation such as (0, 10) or int
         else:  # a string annotation would become a text box holding the annotation's text
-            raise TypeError(f"{name}() argument {arg!r} has no default and no control: pass {arg}=a widget, "
-                            f"(min, max[, step]), a list of options, or ipywidgets.fixed(value)")
+            raise TypeError(
+                f"{name}() argument {arg!r} has no default and no control: pass {arg}=a widget, "
+                f"(min, max[, step]), a list of options, or ipywidgets.fixed(value)"
+            )
     for arg, abbrev in abbreviations.items():
         if isinstance(abbrev, Iterable) and iter(abbrev) is abbrev:
             continue  # a one-shot iterator: checking it would use it up
-        what = f"control {arg}={abbrev!r:.60}" if arg in controls else f"{name}() argument {arg!r} has no control " \
-            f"and its default {abbrev!r:.60}"
+        what = (
+            f"control {arg}={abbrev!r:.60}"
+            if arg in controls
+            else f"{name}() argument {arg!r} has no control and its default {abbrev!r:.60}"
+        )
         if isinstance(abbrev, (list, tuple, dict)) and len(abbrev) == 0:
             raise ValueError(f"{what} is empty: give at least one option, or (min, max[, step])")
         try:
@@ -100,9 +110,11 @@ def _check_controls(function: Any, controls: dict[str, Any]) -> None:
         else:
             reason = ""
         if widget is None:
-            raise ValueError(f"{what} cannot become a widget{reason}: give a widget, (min, max) or (min, max, step) "
-                             f"with min < max, a list of options, a bool, a str, or ipywidgets.fixed(value) "
-                             f"to pass a value as it is")
+            raise ValueError(
+                f"{what} cannot become a widget{reason}: give a widget, (min, max) or (min, max, step) "
+                f"with min < max, a list of options, a bool, a str, or ipywidgets.fixed(value) "
+                f"to pass a value as it is"
+            )
 
 
 class interactive(ipywidgets.interactive):  # noqa: N801 (mirrors the ipywidgets name)
@@ -157,8 +169,9 @@ class interactive(ipywidgets.interactive):  # noqa: N801 (mirrors the ipywidgets
         if captured.stdout:
             outputs.append({"output_type": "stream", "name": "stdout", "text": captured.stdout})
         for rich in captured.outputs:
-            outputs.append({"output_type": "display_data", "data": _json_data(rich.data),
-                            "metadata": dict(rich.metadata or {})})
+            outputs.append(
+                {"output_type": "display_data", "data": _json_data(rich.data), "metadata": dict(rich.metadata or {})}
+            )
         if captured.stderr:
             outputs.append({"output_type": "stream", "name": "stderr", "text": captured.stderr})
         if error is not None:
@@ -176,4 +189,3 @@ def interact(function: Callable[..., Any], /, **controls: Any) -> Callable[..., 
     widget = interactive(function, **controls)
     display(widget)
     return function
-

@@ -10,7 +10,7 @@ code on inputs the notebook does not try. Exported cells must not train models o
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -33,7 +33,7 @@ def exported_sources(notebook: str) -> list[str]:
     return sources
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_exports(notebook: str) -> SimpleNamespace:
     """Execute the exported cells of a notebook and return what they define."""
     namespace: dict = {"__name__": f"notebook_{notebook}"}

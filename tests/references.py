@@ -48,8 +48,9 @@ def positional_encoding_reference(length: int, dim: int) -> torch.Tensor:
     return pe
 
 
-def exhaustive_outputs(step_1d: Callable[[torch.Tensor], torch.Tensor], vocab: int, max_len: int, alpha: float,
-                       bos: int, eos: int) -> list[tuple[list[int], float, float]]:
+def exhaustive_outputs(
+    step_1d: Callable[[torch.Tensor], torch.Tensor], vocab: int, max_len: int, alpha: float, bos: int, eos: int
+) -> list[tuple[list[int], float, float]]:
     """Every output (ends at its first EOS, or has max_len tokens) as (tokens, log P, GNMT score), best first.
 
     ``step_1d(prefix (t,)) -> log-probs (V,)`` scores the next token after ``prefix`` (which starts with BOS).

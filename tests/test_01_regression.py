@@ -20,6 +20,7 @@ def gen():
 
 # ---- mse_half ---------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("shape", [(1,), (7,), (5, 3), (2, 3, 4)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_mse_half_is_half_of_torch_mse(gen, shape, dtype):
@@ -47,6 +48,7 @@ def test_mse_half_rejects_bad_input():
 
 
 # ---- polynomial_features and normal_equation -------------------------------------------------------
+
 
 @pytest.mark.parametrize("degree", [0, 1, 2, 5, 9])
 def test_polynomial_features_match_vander(gen, degree):
@@ -90,6 +92,7 @@ def test_normal_equation_rejects_bad_shapes():
 
 # ---- half_mse_grad -------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("n, d", [(1, 1), (30, 2), (64, 7)])
 def test_half_mse_grad_matches_autograd(gen, n, d):
     X = torch.randn(n, d, generator=gen, dtype=torch.float64)
@@ -115,6 +118,7 @@ def test_half_mse_grad_rejects_bad_shapes():
 
 # ---- PointsDataset ------------------------------------------------------------------------------
 
+
 def test_points_dataset_with_dataloader(gen):
     features = torch.randn(23, 2, generator=gen)
     targets = torch.randn(23, generator=gen)
@@ -138,6 +142,7 @@ def test_points_dataset_rejects_mismatched_data():
 
 
 # ---- hard sigmoids, ReLUs and sums of units -------------------------------------------------------
+
 
 def test_units_match_torch(gen):
     z = torch.randn(100, generator=gen, dtype=torch.float64) * 3
@@ -213,6 +218,7 @@ def test_relu_params_from_knots_checks_its_input():
 
 # ---- gradient descent with a stopping rule -----------------------------------------------------
 
+
 def _quadratic(gen, d=3):
     A = torch.randn(d, d, generator=gen, dtype=torch.float64)
     H = A @ A.T + 0.5 * torch.eye(d, dtype=torch.float64)  # symmetric positive definite
@@ -242,8 +248,9 @@ def test_gradient_descent_stops_after_the_predicted_number_of_steps():
     # 1-D quadratic L = lam/2 (theta - a)^2: the update at step t is lr lam |1 - lr lam|^t |theta0 - a|.
     lam, a, lr, tol, theta0 = 2.0, 1.0, 0.1, 1e-6, 4.0
     first_small = math.ceil(math.log(tol / (lr * lam * abs(theta0 - a))) / math.log(1 - lr * lam))
-    _, steps, converged = nb.gradient_descent(lambda th: lam * (th - a), torch.tensor([theta0], dtype=torch.float64),
-                                              lr, tol, 10_000)
+    _, steps, converged = nb.gradient_descent(
+        lambda th: lam * (th - a), torch.tensor([theta0], dtype=torch.float64), lr, tol, 10_000
+    )
     assert converged and steps == first_small
 
 
@@ -266,6 +273,7 @@ def test_gradient_descent_rejects_bad_settings():
 
 
 # ---- the matrix form and one flat parameter vector -------------------------------------------------
+
 
 @pytest.mark.parametrize("d, k", [(1, 1), (3, 4), (7, 5)])
 def test_sigmoid_network_matches_nn_sequential(gen, d, k):

@@ -60,8 +60,9 @@ SGD_SETTINGS = [
 @pytest.mark.parametrize("kwargs", SGD_SETTINGS, ids=str)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_sgd_matches_torch_step_by_step(kwargs, dtype):
-    ours, theirs, ours_p, theirs_p = run_side_by_side(lambda p: nb.SGD(p, **kwargs),
-                                                       lambda p: torch.optim.SGD(p, **kwargs), dtype)
+    ours, theirs, ours_p, theirs_p = run_side_by_side(
+        lambda p: nb.SGD(p, **kwargs), lambda p: torch.optim.SGD(p, **kwargs), dtype
+    )
     if kwargs.get("momentum", 0):  # the momentum buffers agree too; the untouched parameter has none
         for a, b in zip(ours_p[:2], theirs_p[:2]):
             assert_close(ours.state[a]["momentum_buffer"], theirs.state[b]["momentum_buffer"], rtol=1e-6, atol=1e-7)
@@ -72,10 +73,17 @@ def test_update_rules_alone_match_torch_on_one_tensor():
     """sgd_update and adam_update (the rules the classes call) step a bare tensor exactly as torch.optim does."""
     gen = torch.Generator().manual_seed(2)
     for rule, settings, make_torch in (
-            (nb.sgd_update, dict(lr=0.05, momentum=0.9, dampening=0.0, weight_decay=0.1, nesterov=True),
-             lambda p: torch.optim.SGD([p], lr=0.05, momentum=0.9, weight_decay=0.1, nesterov=True)),
-            (nb.adam_update, dict(lr=0.01, beta1=0.8, beta2=0.95, eps=1e-6, weight_decay=0.3, decoupled=True),
-             lambda p: torch.optim.AdamW([p], lr=0.01, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.3))):
+        (
+            nb.sgd_update,
+            dict(lr=0.05, momentum=0.9, dampening=0.0, weight_decay=0.1, nesterov=True),
+            lambda p: torch.optim.SGD([p], lr=0.05, momentum=0.9, weight_decay=0.1, nesterov=True),
+        ),
+        (
+            nb.adam_update,
+            dict(lr=0.01, beta1=0.8, beta2=0.95, eps=1e-6, weight_decay=0.3, decoupled=True),
+            lambda p: torch.optim.AdamW([p], lr=0.01, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.3),
+        ),
+    ):
         ours = torch.randn(5, generator=gen, dtype=torch.float64)
         theirs = ours.clone().requires_grad_()
         optimizer, state = make_torch(theirs), {}
@@ -127,14 +135,25 @@ def test_sgd_defaults_match_torch():
     ours, theirs = nb.SGD(p), torch.optim.SGD(p)
     d = theirs.defaults
     assert (ours.lr, ours.momentum, ours.dampening, ours.weight_decay, ours.nesterov) == (
-        d["lr"], d["momentum"], d["dampening"], d["weight_decay"], d["nesterov"])
+        d["lr"],
+        d["momentum"],
+        d["dampening"],
+        d["weight_decay"],
+        d["nesterov"],
+    )
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(lr=-0.1), ">= 0"), (dict(lr=0.1, momentum=-0.5), ">= 0"), (dict(lr=0.1, weight_decay=-1.0), ">= 0"),
-    (dict(lr=0.1, dampening=1.5), "dampening"), (dict(lr=0.1, nesterov=True), "Nesterov"),
-    (dict(lr=0.1, momentum=0.9, dampening=0.1, nesterov=True), "Nesterov"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(lr=-0.1), ">= 0"),
+        (dict(lr=0.1, momentum=-0.5), ">= 0"),
+        (dict(lr=0.1, weight_decay=-1.0), ">= 0"),
+        (dict(lr=0.1, dampening=1.5), "dampening"),
+        (dict(lr=0.1, nesterov=True), "Nesterov"),
+        (dict(lr=0.1, momentum=0.9, dampening=0.1, nesterov=True), "Nesterov"),
+    ],
+)
 def test_sgd_rejects_bad_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
         nb.SGD([torch.zeros(1, requires_grad=True)], **kwargs)
@@ -191,8 +210,9 @@ ADAM_SETTINGS = [
 @pytest.mark.parametrize("kwargs", ADAM_SETTINGS, ids=str)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_adam_matches_torch_step_by_step(kwargs, dtype):
-    ours, theirs, ours_p, theirs_p = run_side_by_side(lambda p: nb.Adam(p, **kwargs),
-                                                       lambda p: torch.optim.Adam(p, **kwargs), dtype)
+    ours, theirs, ours_p, theirs_p = run_side_by_side(
+        lambda p: nb.Adam(p, **kwargs), lambda p: torch.optim.Adam(p, **kwargs), dtype
+    )
     for a, b in zip(ours_p[:2], theirs_p[:2]):
         assert ours.state[a]["step"] == int(theirs.state[b]["step"]) == 15
         assert_close(ours.state[a]["exp_avg"], theirs.state[b]["exp_avg"], rtol=1e-6, atol=1e-7)
@@ -209,7 +229,12 @@ def test_adam_defaults_match_torch_and_amsgrad_is_off():
     p = [torch.zeros(1, requires_grad=True)]
     for ours, theirs in ((nb.Adam(p), torch.optim.Adam(p)), (nb.AdamW(p), torch.optim.AdamW(p))):
         d = theirs.defaults
-        assert (ours.lr, ours.betas, ours.eps, ours.weight_decay) == (d["lr"], tuple(d["betas"]), d["eps"], d["weight_decay"])
+        assert (ours.lr, ours.betas, ours.eps, ours.weight_decay) == (
+            d["lr"],
+            tuple(d["betas"]),
+            d["eps"],
+            d["weight_decay"],
+        )
         assert d["amsgrad"] is False  # ours implements the amsgrad=False rule only
     assert nb.AdamW(p).weight_decay == 1e-2 and nb.Adam(p).weight_decay == 0.0
 
@@ -259,10 +284,17 @@ def test_adam_l2_is_blind_to_the_decay_strength_when_only_the_penalty_acts():
     assert_close(ends[0], ends[1], rtol=1e-12, atol=0)  # scaling every gradient by c changes nothing
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(lr=-1.0), ">= 0"), (dict(eps=-1e-8), ">= 0"), (dict(weight_decay=-0.1), ">= 0"),
-    (dict(betas=(0.9, 1.0)), "betas"), (dict(betas=(-0.1, 0.9)), "betas"), (dict(betas=(0.9,)), "betas"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(lr=-1.0), ">= 0"),
+        (dict(eps=-1e-8), ">= 0"),
+        (dict(weight_decay=-0.1), ">= 0"),
+        (dict(betas=(0.9, 1.0)), "betas"),
+        (dict(betas=(-0.1, 0.9)), "betas"),
+        (dict(betas=(0.9,)), "betas"),
+    ],
+)
 @pytest.mark.parametrize("cls", ["Adam", "AdamW"])
 def test_adam_rejects_bad_settings(cls, kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -270,6 +302,7 @@ def test_adam_rejects_bad_settings(cls, kwargs, match):
 
 
 # ---- L2 penalty ------------------------------------------------------------------------------------
+
 
 def test_l2_penalty_value_and_gradient():
     params = make_params(torch.float64, seed=7)
@@ -306,6 +339,7 @@ def test_l2_penalty_rejects_bad_input():
 
 
 # ---- early stopping --------------------------------------------------------------------------------
+
 
 class Box(nn.Module):
     def __init__(self):
@@ -349,6 +383,7 @@ def test_early_stopping_rejects_bad_input():
 
 
 # ---- dropout ---------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
 @pytest.mark.parametrize("shape", [(7,), (3, 50), (2, 4, 5, 6)])
@@ -408,6 +443,7 @@ def test_dropout_module_train_and_eval_like_nn_dropout():
 
 # ---- learning-rate range test ------------------------------------------------------------------------
 
+
 def test_exponential_lrs_match_exponential_lr_scheduler():
     lrs = nb.exponential_lrs(1e-5, 3.0, 120)
     assert len(lrs) == 120 and lrs[0] == 1e-5 and lrs[-1] == pytest.approx(3.0, rel=1e-12)
@@ -447,8 +483,9 @@ def test_lr_range_test_records_raw_losses_with_beta_zero_and_restores_state():
     model = nn.Linear(3, 1)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     before = copy.deepcopy(model.state_dict())
-    lrs, losses = nb.lr_range_test(model, opt, F.mse_loss, batches(), 1e-4, 1e-1, steps=40, beta=0.0,
-                                  diverge=1e9)  # raw batch losses are noisy: never stop early here
+    lrs, losses = nb.lr_range_test(
+        model, opt, F.mse_loss, batches(), 1e-4, 1e-1, steps=40, beta=0.0, diverge=1e9
+    )  # raw batch losses are noisy: never stop early here
     assert lrs == nb.exponential_lrs(1e-4, 1e-1, 40)[: len(lrs)] and len(losses) == len(lrs) == 40
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
     assert opt.state_dict()["state"] == {} and opt.param_groups[0]["lr"] == 0.01

@@ -3,11 +3,10 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
-from torch.testing import assert_close
-
 from nbcode import load_exports
 from references import sequential_twin
+from torch import nn
+from torch.testing import assert_close
 
 nb = load_exports("02_activations_gradients")
 
@@ -34,11 +33,16 @@ CASES = {
     "tanh": (nb.tanh, nb.tanh_grad, torch.tanh),
     "relu": (nb.relu, nb.relu_grad, torch.relu),
     "leaky_relu_default": (nb.leaky_relu, nb.leaky_relu_grad, F.leaky_relu),
-    "leaky_relu_0.2": (lambda x: nb.leaky_relu(x, 0.2), lambda x: nb.leaky_relu_grad(x, 0.2),
-                       lambda x: F.leaky_relu(x, 0.2)),
-    "prelu_0.3": (lambda x: nb.prelu(x, torch.tensor([0.3], dtype=x.dtype)),
-                  lambda x: nb.prelu_grad_x(x, torch.tensor([0.3], dtype=x.dtype)),
-                  lambda x: F.prelu(x, torch.tensor([0.3], dtype=x.dtype))),
+    "leaky_relu_0.2": (
+        lambda x: nb.leaky_relu(x, 0.2),
+        lambda x: nb.leaky_relu_grad(x, 0.2),
+        lambda x: F.leaky_relu(x, 0.2),
+    ),
+    "prelu_0.3": (
+        lambda x: nb.prelu(x, torch.tensor([0.3], dtype=x.dtype)),
+        lambda x: nb.prelu_grad_x(x, torch.tensor([0.3], dtype=x.dtype)),
+        lambda x: F.prelu(x, torch.tensor([0.3], dtype=x.dtype)),
+    ),
     "gelu": (nb.gelu, nb.gelu_grad, F.gelu),
     "gelu_tanh": (nb.gelu_tanh, nb.gelu_tanh_grad, lambda x: F.gelu(x, approximate="tanh")),
 }
@@ -113,14 +117,14 @@ def test_tanh_is_accurate_near_zero():
 def test_activations_work_elementwise_on_any_shape():
     x = torch.randn(2, 3, 4, generator=torch.Generator().manual_seed(3))
     for name, (ours, ours_grad, theirs) in CASES.items():
-        assert_close(ours(x), theirs(x), msg=lambda m: f"{name}: {m}")
+        assert_close(ours(x), theirs(x), msg=lambda m, name=name: f"{name}: {m}")
         assert ours_grad(x).shape == x.shape
 
 
 def test_prelu_per_channel_alpha_and_its_gradient():
     gen = torch.Generator().manual_seed(5)
-    x = torch.randn(16, 4, generator=gen, dtype=torch.float64)                 # (N, C)
-    alpha_values = torch.tensor([0.1, 0.25, -0.5, 2.0], dtype=torch.float64)   # (C,)
+    x = torch.randn(16, 4, generator=gen, dtype=torch.float64)  # (N, C)
+    alpha_values = torch.tensor([0.1, 0.25, -0.5, 2.0], dtype=torch.float64)  # (C,)
     alpha_ours = alpha_values.clone().requires_grad_(True)
     alpha_torch = alpha_values.clone().requires_grad_(True)
     upstream = torch.randn(16, 4, generator=gen, dtype=torch.float64)

@@ -2,11 +2,9 @@
 
 import pytest
 import torch
-import torch.nn.functional as F
+from nbcode import load_exports
 from torch import nn
 from torch.testing import assert_close
-
-from nbcode import load_exports
 
 nb = load_exports("02b_normalisation_residuals")
 
@@ -28,8 +26,11 @@ def twins(num_features, torch_class, dtype, momentum=0.1, seed=0):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("shape, torch_class", [((10, 4), nn.BatchNorm1d), ((6, 4, 7), nn.BatchNorm1d),
-                                                ((5, 4, 3, 3), nn.BatchNorm2d)], ids=["NC", "NCL", "NCHW"])
+@pytest.mark.parametrize(
+    "shape, torch_class",
+    [((10, 4), nn.BatchNorm1d), ((6, 4, 7), nn.BatchNorm1d), ((5, 4, 3, 3), nn.BatchNorm2d)],
+    ids=["NC", "NCL", "NCHW"],
+)
 @pytest.mark.parametrize("momentum", [0.1, 0.35])
 def test_batchnorm_training_steps_then_eval_match_torch(shape, torch_class, momentum, dtype):
     ours, theirs = twins(shape[1], torch_class, dtype, momentum)
@@ -175,4 +176,3 @@ def test_make_net_layout():
     assert net(torch.randn(5, 1)).shape == (5, 1)
     square = nb.make_net(3, 8, nn.ReLU, residual=True)
     assert all(b.residual for b in list(square)[:-1])
-

@@ -10,10 +10,9 @@ import random
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from nbcode import load_exports
 from references import sequential_twin
+from torch import nn
 
 nb = load_exports("03_backpropagation")
 
@@ -62,7 +61,8 @@ def test_two_layer_gradcheck_float64(activation):
     params["b1"] = 0.2 * torch.randn(7, generator=gen, dtype=torch.float64)
     inputs = tuple(params[key].clone().requires_grad_() for key in PARAM_KEYS)
     assert torch.autograd.gradcheck(
-        lambda W1, b1, W2, b2: nb.ManualTwoLayerLoss.apply(X, y, W1, b1, W2, b2, activation), inputs)
+        lambda W1, b1, W2, b2: nb.ManualTwoLayerLoss.apply(X, y, W1, b1, W2, b2, activation), inputs
+    )
 
 
 def test_gradcheck_catches_a_wrong_backward():
@@ -79,7 +79,8 @@ def test_gradcheck_catches_a_wrong_backward():
     params = nb.init_two_layer(3, 6, 4, generator=gen, dtype=torch.float64)
     inputs = tuple(params[key].clone().requires_grad_() for key in PARAM_KEYS)
     assert not torch.autograd.gradcheck(
-        lambda W1, b1, W2, b2: Broken.apply(X, y, W1, b1, W2, b2, "relu"), inputs, raise_exception=False)
+        lambda W1, b1, W2, b2: Broken.apply(X, y, W1, b1, W2, b2, "relu"), inputs, raise_exception=False
+    )
 
 
 def test_softmax_cross_entropy_is_stable_for_large_logits():
@@ -121,15 +122,19 @@ def test_two_layer_forward_rejects_bad_shapes():
 # forward pass / reverse network for one example
 
 
-@pytest.mark.parametrize("sizes, act, act_grad", [
-    ([5, 7, 3], torch.tanh, lambda z: 1 - torch.tanh(z) ** 2),
-    ([2, 6, 6, 6, 4], torch.sigmoid, lambda z: torch.sigmoid(z) * (1 - torch.sigmoid(z))),
-    ([4, 8, 1], torch.relu, lambda z: (z > 0).to(z.dtype)),
-])
+@pytest.mark.parametrize(
+    "sizes, act, act_grad",
+    [
+        ([5, 7, 3], torch.tanh, lambda z: 1 - torch.tanh(z) ** 2),
+        ([2, 6, 6, 6, 4], torch.sigmoid, lambda z: torch.sigmoid(z) * (1 - torch.sigmoid(z))),
+        ([4, 8, 1], torch.relu, lambda z: (z > 0).to(z.dtype)),
+    ],
+)
 def test_reverse_network_matches_autograd(sizes, act, act_grad):
     gen = torch.Generator().manual_seed(len(sizes))
-    weights = [torch.randn(o, i, generator=gen, dtype=torch.float64).requires_grad_()
-               for i, o in zip(sizes[:-1], sizes[1:])]
+    weights = [
+        torch.randn(o, i, generator=gen, dtype=torch.float64).requires_grad_() for i, o in zip(sizes[:-1], sizes[1:])
+    ]
     biases = [torch.randn(o, generator=gen, dtype=torch.float64).requires_grad_() for o in sizes[1:]]
     x = torch.randn(sizes[0], generator=gen, dtype=torch.float64)
     target = torch.randn(sizes[-1], generator=gen, dtype=torch.float64)
@@ -164,17 +169,21 @@ def test_sigmoid_grad_and_softmax_delta_match_autograd():
 
 def random_net(sizes, seed):
     gen = torch.Generator().manual_seed(seed)
-    weights = [torch.randn(o, i, generator=gen, dtype=torch.float64) / math.sqrt(i)
-               for i, o in zip(sizes[:-1], sizes[1:])]
+    weights = [
+        torch.randn(o, i, generator=gen, dtype=torch.float64) / math.sqrt(i) for i, o in zip(sizes[:-1], sizes[1:])
+    ]
     biases = [0.5 * torch.randn(o, generator=gen, dtype=torch.float64) for o in sizes[1:]]
     return weights, biases, gen
 
 
-@pytest.mark.parametrize("sizes, act, act_grad", [
-    ([3, 4, 4, 2], torch.sigmoid, None),
-    ([5, 7, 3], torch.tanh, lambda z: 1 - torch.tanh(z) ** 2),
-    ([2, 6, 6, 4], torch.relu, lambda z: (z > 0).to(z.dtype)),
-])
+@pytest.mark.parametrize(
+    "sizes, act, act_grad",
+    [
+        ([3, 4, 4, 2], torch.sigmoid, None),
+        ([5, 7, 3], torch.tanh, lambda z: 1 - torch.tanh(z) ** 2),
+        ([2, 6, 6, 4], torch.relu, lambda z: (z > 0).to(z.dtype)),
+    ],
+)
 def test_per_example_grads_sum_to_the_total_loss_gradient(sizes, act, act_grad):
     weights, biases, gen = random_net(sizes, seed=len(sizes) + sizes[-1])
     n = 9
@@ -186,7 +195,7 @@ def test_per_example_grads_sum_to_the_total_loss_gradient(sizes, act, act_grad):
     assert [g.shape for g in per_b] == [(n, *b.shape) for b in biases]
 
     leaves = [p.clone().requires_grad_() for p in weights + biases]
-    Ws, bs = leaves[:len(weights)], leaves[len(weights):]
+    Ws, bs = leaves[: len(weights)], leaves[len(weights) :]
 
     def logits_of(x):  # (D,) -> (K,), written independently of mlp_forward
         h = x
@@ -227,12 +236,24 @@ def test_per_example_grads_leave_autograd_alone_and_reject_bad_shapes():
 # the scalar autograd engine
 
 BINARY = {
-    "add": lambda p, q: p + q, "sub": lambda p, q: p - q, "mul": lambda p, q: p * q, "div": lambda p, q: p / q,
+    "add": lambda p, q: p + q,
+    "sub": lambda p, q: p - q,
+    "mul": lambda p, q: p * q,
+    "div": lambda p, q: p / q,
 }
 UNARY = {
-    "sq": lambda p: p ** 2, "cube": lambda p: p ** 3, "inv": lambda p: p ** -1, "sqrt": lambda p: p ** 0.5,
-    "pow1.5": lambda p: p ** 1.5, "tanh": lambda p: p.tanh(), "exp": lambda p: p.exp(), "relu": lambda p: p.relu(),
-    "neg": lambda p: -p, "radd": lambda p: 0.5 + p, "rsub": lambda p: 2 - p, "rmul": lambda p: 3 * p,
+    "sq": lambda p: p**2,
+    "cube": lambda p: p**3,
+    "inv": lambda p: p**-1,
+    "sqrt": lambda p: p**0.5,
+    "pow1.5": lambda p: p**1.5,
+    "tanh": lambda p: p.tanh(),
+    "exp": lambda p: p.exp(),
+    "relu": lambda p: p.relu(),
+    "neg": lambda p: -p,
+    "radd": lambda p: 0.5 + p,
+    "rsub": lambda p: 2 - p,
+    "rmul": lambda p: 3 * p,
     "rdiv": lambda p: 1.5 / p,
 }
 
@@ -290,16 +311,22 @@ def test_value_matches_torch_on_random_expressions(seed):
         assert math.isclose(v.grad, expected, rel_tol=1e-9, abs_tol=1e-9), (seed, v.grad, expected)
 
 
-@pytest.mark.parametrize("build, grad_a, grad_b", [
-    (lambda a, b: a * a, lambda a, b: 2 * a, lambda a, b: 0.0),
-    (lambda a, b: a + a, lambda a, b: 2.0, lambda a, b: 0.0),
-    (lambda a, b: a - a + b, lambda a, b: 0.0, lambda a, b: 1.0),
-    (lambda a, b: a / a * b, lambda a, b: 0.0, lambda a, b: 1.0),
-    (lambda a, b: (a * b + a) * a, lambda a, b: 2 * a * b + 2 * a, lambda a, b: a * a),
-    (lambda a, b: (a * a).tanh() * (a * a), lambda a, b: 2 * a * math.tanh(a * a)
-     + a * a * (1 - math.tanh(a * a) ** 2) * 2 * a, lambda a, b: 0.0),
-    (lambda a, b: b ** 3 / b, lambda a, b: 0.0, lambda a, b: 2 * b),
-])
+@pytest.mark.parametrize(
+    "build, grad_a, grad_b",
+    [
+        (lambda a, b: a * a, lambda a, b: 2 * a, lambda a, b: 0.0),
+        (lambda a, b: a + a, lambda a, b: 2.0, lambda a, b: 0.0),
+        (lambda a, b: a - a + b, lambda a, b: 0.0, lambda a, b: 1.0),
+        (lambda a, b: a / a * b, lambda a, b: 0.0, lambda a, b: 1.0),
+        (lambda a, b: (a * b + a) * a, lambda a, b: 2 * a * b + 2 * a, lambda a, b: a * a),
+        (
+            lambda a, b: (a * a).tanh() * (a * a),
+            lambda a, b: 2 * a * math.tanh(a * a) + a * a * (1 - math.tanh(a * a) ** 2) * 2 * a,
+            lambda a, b: 0.0,
+        ),
+        (lambda a, b: b**3 / b, lambda a, b: 0.0, lambda a, b: 2 * b),
+    ],
+)
 def test_value_reused_nodes_accumulate(build, grad_a, grad_b):
     a0, b0 = 0.7, -1.3
     a, b = nb.Value(a0), nb.Value(b0)
@@ -339,7 +366,7 @@ def test_value_deep_chain_has_no_recursion_limit():
     for _ in range(5000):
         y = y * 1.0001 + 0.0
     y.backward()
-    assert math.isclose(x.grad, 1.0001 ** 5000, rel_tol=1e-9)
+    assert math.isclose(x.grad, 1.0001**5000, rel_tol=1e-9)
 
 
 def test_value_topological_order_puts_inputs_first():
@@ -384,7 +411,9 @@ def test_value_mlp_matches_torch():
     (out_t[0] * out_t[1] + out_t[0] ** 2).backward()
     assert math.isclose(loss.data, (out_t[0] * out_t[1] + out_t[0] ** 2).item(), rel_tol=1e-12)
     grads = torch.tensor([p.grad for p in mlp.parameters()], dtype=torch.float64)
-    ref = torch.cat([torch.cat([lin.weight.grad.flatten(), lin.bias.grad]) for lin in net if isinstance(lin, nn.Linear)])
+    ref = torch.cat(
+        [torch.cat([lin.weight.grad.flatten(), lin.bias.grad]) for lin in net if isinstance(lin, nn.Linear)]
+    )
     torch.testing.assert_close(grads, ref)
     assert len(mlp.parameters()) == sum(p.numel() for p in net.parameters())
     mlp.zero_grad()

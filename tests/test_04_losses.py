@@ -5,9 +5,8 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.testing import assert_close
-
 from nbcode import load_exports
+from torch.testing import assert_close
 
 nb = load_exports("04_loss_functions")
 
@@ -20,6 +19,7 @@ def gen(seed):
 
 
 # ---------------------------------------------------------------- worked examples of the notes
+
 
 def test_worked_example_l1_mse():
     x = torch.tensor([1.0, 2.0, 3.0]).reshape(1, 1, 1, 3)
@@ -51,6 +51,7 @@ def test_worked_example_gradients():
 
 
 # ---------------------------------------------------------------- elementwise losses
+
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -99,6 +100,7 @@ def test_bad_reduction():
 
 # ---------------------------------------------------------------- softmax family
 
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("scale", [1.0, 50.0, 1e4])
 def test_log_softmax_and_logsumexp(dtype, scale):
@@ -118,8 +120,9 @@ def test_cross_entropy_indices(reduction, dtype, shape):
     z = torch.randn(*shape, generator=g, dtype=dtype) * 3
     y = torch.randint(0, shape[1], (shape[0],) + shape[2:], generator=g)
     assert_close(nb.cross_entropy(z, y, reduction), F.cross_entropy(z, y, reduction=reduction))
-    assert_close(nb.nll_loss(F.log_softmax(z, dim=1), y, reduction),
-                 F.nll_loss(F.log_softmax(z, dim=1), y, reduction=reduction))
+    assert_close(
+        nb.nll_loss(F.log_softmax(z, dim=1), y, reduction), F.nll_loss(F.log_softmax(z, dim=1), y, reduction=reduction)
+    )
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -142,7 +145,7 @@ def test_cross_entropy_unbatched():
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_cross_entropy_extreme_logits(dtype):
     g = gen(107)
-    z = torch.randn(8, 6, generator=g, dtype=dtype) * 1e4      # exp would overflow in both dtypes
+    z = torch.randn(8, 6, generator=g, dtype=dtype) * 1e4  # exp would overflow in both dtypes
     y = torch.randint(0, 6, (8,), generator=g)
     q = torch.softmax(torch.randn(8, 6, generator=g, dtype=dtype), dim=1)
     for reduction in REDUCTIONS:
@@ -162,13 +165,13 @@ def test_cross_entropy_one_hot_equals_indices():
 def test_cross_entropy_target_errors():
     z = torch.randn(4, 3)
     with pytest.raises(ValueError, match="shape"):
-        nb.cross_entropy(z, torch.tensor([0.0, 1.0, 2.0, 1.0]))          # float indices
+        nb.cross_entropy(z, torch.tensor([0.0, 1.0, 2.0, 1.0]))  # float indices
     with pytest.raises(IndexError, match=r"\[0, 2\]"):
-        nb.cross_entropy(z, torch.tensor([0, 1, 3, 2]))                  # class 3 of 3
+        nb.cross_entropy(z, torch.tensor([0, 1, 3, 2]))  # class 3 of 3
     with pytest.raises(IndexError):
         nb.cross_entropy(z, torch.tensor([0, -1, 2, 2]))
     with pytest.raises(ValueError, match="shape"):
-        nb.cross_entropy(z, torch.zeros(4, 3, dtype=torch.long))         # one-hot as integers
+        nb.cross_entropy(z, torch.zeros(4, 3, dtype=torch.long))  # one-hot as integers
     with pytest.raises(TypeError):
         nb.nll_loss(F.log_softmax(z, dim=1), torch.tensor([0.0, 1.0, 2.0, 1.0]))
     # an int32 index target is accepted and means the same as int64
@@ -192,18 +195,18 @@ def test_label_smoothing_float64_and_targets_sum_to_one():
     y = torch.tensor([0, 3, 1, 1, 2])
     q = nb.smoothed_targets(y, 4, 0.2)
     assert_close(q.sum(dim=1), torch.ones(5))
-    assert_close(nb.label_smoothed_cross_entropy(z, y, 0.2),
-                 F.cross_entropy(z, y, label_smoothing=0.2))
+    assert_close(nb.label_smoothed_cross_entropy(z, y, 0.2), F.cross_entropy(z, y, label_smoothing=0.2))
 
 
 # ---------------------------------------------------------------- binary cross-entropy
+
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_bce_matches_torch(reduction, dtype):
     g = gen(111)
     p = torch.rand(5, 6, generator=g, dtype=dtype)
-    y = torch.rand(5, 6, generator=g, dtype=dtype)                     # soft targets are allowed
+    y = torch.rand(5, 6, generator=g, dtype=dtype)  # soft targets are allowed
     assert_close(nb.bce(p, y, reduction), F.binary_cross_entropy(p, y, reduction=reduction))
 
 
@@ -229,6 +232,7 @@ def test_bce_with_logits_matches_torch(reduction, dtype, scale):
 
 # ---------------------------------------------------------------- hand-derived gradients
 
+
 def autograd_of(loss_fn, inp):
     v = inp.clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(loss_fn(v), v)
@@ -244,12 +248,15 @@ def test_elementwise_gradients(reduction):
     assert_close(nb.l1_grad(x, y, r), autograd_of(lambda v: F.l1_loss(v, y, reduction=r), x))
     assert_close(nb.mse_grad(x, y, r), autograd_of(lambda v: F.mse_loss(v, y, reduction=r), x))
     for d in (0.5, 1.0, 2.0):
-        assert_close(nb.huber_grad(x, y, d, r), autograd_of(lambda v: F.huber_loss(v, y, reduction=r, delta=d), x))
-        assert_close(nb.smooth_l1_grad(x, y, d, r),
-                     autograd_of(lambda v: F.smooth_l1_loss(v, y, reduction=r, beta=d), x))
+        assert_close(nb.huber_grad(x, y, d, r), autograd_of(lambda v, d=d: F.huber_loss(v, y, reduction=r, delta=d), x))
+        assert_close(
+            nb.smooth_l1_grad(x, y, d, r), autograd_of(lambda v, d=d: F.smooth_l1_loss(v, y, reduction=r, beta=d), x)
+        )
     yb = torch.rand(3, 4, 5, generator=g, dtype=torch.float64)
-    assert_close(nb.bce_with_logits_grad(x, yb, r),
-                 autograd_of(lambda v: F.binary_cross_entropy_with_logits(v, yb, reduction=r), x))
+    assert_close(
+        nb.bce_with_logits_grad(x, yb, r),
+        autograd_of(lambda v: F.binary_cross_entropy_with_logits(v, yb, reduction=r), x),
+    )
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
@@ -260,10 +267,12 @@ def test_cross_entropy_gradient(reduction, shape, scale):
     z = torch.randn(*shape, generator=g, dtype=torch.float64) * scale
     y = torch.randint(0, shape[1], (shape[0],) + shape[2:], generator=g)
     q = torch.softmax(torch.randn(*shape, generator=g, dtype=torch.float64), dim=1)
-    assert_close(nb.cross_entropy_grad(z, y, reduction),
-                 autograd_of(lambda v: F.cross_entropy(v, y, reduction=reduction), z))
-    assert_close(nb.cross_entropy_grad(z, q, reduction),
-                 autograd_of(lambda v: F.cross_entropy(v, q, reduction=reduction), z))
+    assert_close(
+        nb.cross_entropy_grad(z, y, reduction), autograd_of(lambda v: F.cross_entropy(v, y, reduction=reduction), z)
+    )
+    assert_close(
+        nb.cross_entropy_grad(z, q, reduction), autograd_of(lambda v: F.cross_entropy(v, q, reduction=reduction), z)
+    )
 
 
 def test_exported_losses_backpropagate_like_torch():
@@ -271,16 +280,20 @@ def test_exported_losses_backpropagate_like_torch():
     g = gen(115)
     z = torch.randn(5, 3, generator=g, dtype=torch.float64)
     y = torch.randint(0, 3, (5,), generator=g)
-    assert_close(autograd_of(lambda v: nb.cross_entropy(v, y), z),
-                 autograd_of(lambda v: F.cross_entropy(v, y), z))
-    assert_close(autograd_of(lambda v: nb.label_smoothed_cross_entropy(v, y, 0.1), z),
-                 autograd_of(lambda v: F.cross_entropy(v, y, label_smoothing=0.1), z))
+    assert_close(autograd_of(lambda v: nb.cross_entropy(v, y), z), autograd_of(lambda v: F.cross_entropy(v, y), z))
+    assert_close(
+        autograd_of(lambda v: nb.label_smoothed_cross_entropy(v, y, 0.1), z),
+        autograd_of(lambda v: F.cross_entropy(v, y, label_smoothing=0.1), z),
+    )
     yb = torch.rand(5, 3, generator=g, dtype=torch.float64)
-    assert_close(autograd_of(lambda v: nb.bce_with_logits(v, yb), z),
-                 autograd_of(lambda v: F.binary_cross_entropy_with_logits(v, yb), z))
+    assert_close(
+        autograd_of(lambda v: nb.bce_with_logits(v, yb), z),
+        autograd_of(lambda v: F.binary_cross_entropy_with_logits(v, yb), z),
+    )
 
 
 # ---------------------------------------------------------------- losses as negative log-likelihoods
+
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -294,7 +307,7 @@ def test_gaussian_nll_matches_torch_distributions(reduction, dtype, sigma):
     expected = {"mean": per_element.mean(), "sum": per_element.sum(), "none": per_element}[reduction]
     assert_close(ours, expected)
     torch_loss = torch.nn.GaussianNLLLoss(full=True, reduction=reduction)
-    assert_close(ours, torch_loss(mean, y, torch.full_like(mean, sigma ** 2)))
+    assert_close(ours, torch_loss(mean, y, torch.full_like(mean, sigma**2)))
 
 
 @pytest.mark.parametrize("sigma", [0.5, 1.0, 2.0])
@@ -302,23 +315,23 @@ def test_gaussian_nll_is_scaled_mse_plus_constant(sigma):
     g = gen(117)
     mean = torch.randn(40, generator=g, dtype=torch.float64)
     y = torch.randn(40, generator=g, dtype=torch.float64)
-    expected = F.mse_loss(mean, y) / (2 * sigma ** 2) + math.log(sigma) + 0.5 * math.log(2 * math.pi)
+    expected = F.mse_loss(mean, y) / (2 * sigma**2) + math.log(sigma) + 0.5 * math.log(2 * math.pi)
     assert_close(nb.gaussian_nll(mean, y, sigma), expected)
     v = mean.clone().requires_grad_(True)
     (g_nll,) = torch.autograd.grad(nb.gaussian_nll(v, y, sigma), v)
-    assert_close(g_nll, nb.mse_grad(mean, y) / (2 * sigma ** 2))   # same direction as MSE's gradient
+    assert_close(g_nll, nb.mse_grad(mean, y) / (2 * sigma**2))  # same direction as MSE's gradient
 
 
 def test_gaussian_nll_per_element_sigma():
     g = gen(118)
     mean = torch.randn(6, 4, generator=g, dtype=torch.float64)
     y = torch.randn(6, 4, generator=g, dtype=torch.float64)
-    sigma = torch.rand(6, 4, generator=g, dtype=torch.float64) + 0.1           # one noise level per element
-    assert_close(nb.gaussian_nll(mean, y, sigma, "none"),
-                 -torch.distributions.Normal(mean, sigma).log_prob(y))
-    column = torch.rand(1, 4, generator=g, dtype=torch.float64) + 0.1         # broadcasts over rows
-    assert_close(nb.gaussian_nll(mean, y, column),
-                 torch.nn.GaussianNLLLoss(full=True)(mean, y, (column ** 2).expand(6, 4)))
+    sigma = torch.rand(6, 4, generator=g, dtype=torch.float64) + 0.1  # one noise level per element
+    assert_close(nb.gaussian_nll(mean, y, sigma, "none"), -torch.distributions.Normal(mean, sigma).log_prob(y))
+    column = torch.rand(1, 4, generator=g, dtype=torch.float64) + 0.1  # broadcasts over rows
+    assert_close(
+        nb.gaussian_nll(mean, y, column), torch.nn.GaussianNLLLoss(full=True)(mean, y, (column**2).expand(6, 4))
+    )
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -341,9 +354,9 @@ def test_nll_rejects_bad_noise_scale(fn):
         with pytest.raises(ValueError, match="> 0"):
             loss(x, y, bad)
     with pytest.raises(ValueError, match="broadcast"):
-        loss(x, y, torch.ones(3))                                             # (3,) does not broadcast to (3, 2)
+        loss(x, y, torch.ones(3))  # (3,) does not broadcast to (3, 2)
     with pytest.raises(ValueError, match="broadcast"):
-        loss(x, y, torch.ones(2, 3, 2))                                       # would grow the loss's shape
+        loss(x, y, torch.ones(2, 3, 2))  # would grow the loss's shape
     with pytest.raises(ValueError, match="shape"):
         loss(torch.zeros(3, 1), torch.zeros(3))
 
@@ -353,7 +366,7 @@ def test_cross_entropy_is_categorical_nll(shape):
     g = gen(120)
     z = torch.randn(*shape, generator=g, dtype=torch.float64) * 3
     y = torch.randint(0, shape[1], (shape[0],) + shape[2:], generator=g)
-    categorical = torch.distributions.Categorical(logits=z.movedim(1, -1))    # classes in the last dim
+    categorical = torch.distributions.Categorical(logits=z.movedim(1, -1))  # classes in the last dim
     assert_close(nb.cross_entropy(z, y, "none"), -categorical.log_prob(y))
 
 

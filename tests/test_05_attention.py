@@ -15,6 +15,7 @@ DTYPES = [torch.float32, torch.float64]
 
 # --- single-head attention -------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("T,d_in,d_k,d_v", [(1, 3, 2, 2), (5, 4, 4, 3), (9, 6, 8, 5)])
 def test_loops_and_matrices_match_torch(T, d_in, d_k, d_v):
     x = rand(T, d_in, seed=T)
@@ -39,8 +40,9 @@ def test_loops_survive_large_scores():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape_q,shape_k,dv", [((7, 4), (7, 4), 4), ((2, 5, 8), (2, 3, 8), 6),
-                                                ((2, 3, 4, 16), (2, 3, 9, 16), 5)])
+@pytest.mark.parametrize(
+    "shape_q,shape_k,dv", [((7, 4), (7, 4), 4), ((2, 5, 8), (2, 3, 8), 6), ((2, 3, 4, 16), (2, 3, 9, 16), 5)]
+)
 def test_attention_matches_sdpa(dtype, shape_q, shape_k, dv):
     q, k = rand(*shape_q, seed=10, dtype=dtype), rand(*shape_k, seed=11, dtype=dtype)
     v = rand(*shape_k[:-1], dv, seed=12, dtype=dtype)
@@ -63,6 +65,7 @@ def test_attention_gradients_match_sdpa():
 
 # --- additive scores -----------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("lead,Tq,Tk,dq,dk,h", [((), 3, 4, 2, 5, 7), ((2,), 1, 6, 4, 4, 3), ((2, 3), 5, 2, 3, 3, 4)])
 def test_additive_scores_match_the_formula(lead, Tq, Tk, dq, dk, h):
     q, k = rand(*lead, Tq, dq, seed=30), rand(*lead, Tk, dk, seed=31)
@@ -78,6 +81,7 @@ def test_additive_scores_match_the_formula(lead, Tq, Tk, dq, dk, h):
 
 
 # --- masks ------------------------------------------------------------------------------------------------
+
 
 def test_padding_mask():
     mask = nb.padding_mask([3, 1, 4], 4)
@@ -135,6 +139,7 @@ def test_fully_masked_rows_give_zeros_and_finite_gradients():
 
 # --- multi-head attention -----------------------------------------------------------------------------------
 
+
 def torch_mha(C, H, bias, seed):
     torch.manual_seed(seed)
     return nn.MultiheadAttention(C, H, batch_first=True, bias=bias, dtype=torch.float64)
@@ -173,8 +178,9 @@ def test_multi_head_loop_matches_torch(B, Tq, Tk, C, H):
     xq, xkv = rand(B, Tq, C, seed=90), rand(B, Tk, C, seed=91)
     mask = random_mask((B, Tq, Tk), seed=92)
     out, weights = nb.multi_head_attention_loop(xq, xkv, Wq, Wk, Wv, Wo, H, mask=mask)
-    theirs, theirs_w = reference(xq, xkv, xkv, attn_mask=(~mask).repeat_interleave(H, dim=0),
-                                 average_attn_weights=False)
+    theirs, theirs_w = reference(
+        xq, xkv, xkv, attn_mask=(~mask).repeat_interleave(H, dim=0), average_attn_weights=False
+    )
     close(out, theirs)
     close(weights, theirs_w)
 
@@ -197,11 +203,12 @@ def test_split_and_merge_heads(B, T, C, H):
     heads = nb.split_heads(x, H)
     assert heads.shape == (B, H, T, C // H)
     for h in range(H):  # head h is the h-th slice of the features, as in the loop version
-        close(heads[:, h], x[..., h * (C // H):(h + 1) * (C // H)])
+        close(heads[:, h], x[..., h * (C // H) : (h + 1) * (C // H)])
     close(nb.merge_heads(heads), x)
 
 
 # --- positional encoding -------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("length,dim", [(1, 2), (7, 4), (50, 16)])
 def test_positional_encoding_formula(length, dim):
@@ -228,6 +235,7 @@ def test_positional_encoding_rejects_odd_dim():
 
 # --- the encoder block --------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape,eps", [((5,), 1e-5), ((2, 3, 8), 1e-5), ((4, 7), 1e-2)])
 def test_layer_norm_matches_torch(dtype, shape, eps):
@@ -253,8 +261,9 @@ def test_layer_norm_gradients_match_torch():
 
 def torch_encoder_layer(C, H, d_ff, norm_first, seed):
     torch.manual_seed(seed)
-    return nn.TransformerEncoderLayer(C, H, d_ff, dropout=0.0, batch_first=True, norm_first=norm_first,
-                                      dtype=torch.float64)
+    return nn.TransformerEncoderLayer(
+        C, H, d_ff, dropout=0.0, batch_first=True, norm_first=norm_first, dtype=torch.float64
+    )
 
 
 @pytest.mark.parametrize("norm_first", [False, True])
@@ -281,7 +290,9 @@ def test_encoder_block_gradients_match_torch(norm_first):
     theirs = dict(layer.named_parameters())
     close(block.feed_forward[0].weight.grad, theirs["linear1.weight"].grad)
     close(block.norm1.weight.grad, theirs["norm1.weight"].grad)
-    stacked = torch.cat([p.weight.grad for p in (block.self_attn.q_proj, block.self_attn.k_proj, block.self_attn.v_proj)])
+    stacked = torch.cat(
+        [p.weight.grad for p in (block.self_attn.q_proj, block.self_attn.k_proj, block.self_attn.v_proj)]
+    )
     close(stacked, theirs["self_attn.in_proj_weight"].grad)
 
 
@@ -294,4 +305,6 @@ def test_post_norm_block_outputs_are_normalised():
 
 def test_encoder_weights_refuse_another_norm_order():
     with pytest.raises(ValueError, match="norm_first"):
-        nb.load_torch_encoder_weights(nb.EncoderBlock(8, 2, 16, norm_first=True), torch_encoder_layer(8, 2, 16, False, 0))
+        nb.load_torch_encoder_weights(
+            nb.EncoderBlock(8, 2, 16, norm_first=True), torch_encoder_layer(8, 2, 16, False, 0)
+        )

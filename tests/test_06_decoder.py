@@ -27,8 +27,9 @@ def nb():
 def test_decoder_block_matches_torch_decoder_layer(nb, norm_first, with_padding):
     torch.manual_seed(0)
     b, t, s, d, heads, ff = 3, 7, 5, 24, 3, 40
-    layer = nn.TransformerDecoderLayer(d, heads, ff, dropout=0.0, activation="relu", batch_first=True,
-                                       norm_first=norm_first).eval()
+    layer = nn.TransformerDecoderLayer(
+        d, heads, ff, dropout=0.0, activation="relu", batch_first=True, norm_first=norm_first
+    ).eval()
     block = nb.load_torch_decoder_weights(nb.DecoderBlock(d, heads, ff), layer)
     x, memory = torch.randn(b, t, d), torch.randn(b, s, d)
     keep = torch.ones(b, s, dtype=torch.bool)  # the notebook's convention: True = a real token (may attend)
@@ -37,8 +38,13 @@ def test_decoder_block_matches_torch_decoder_layer(nb, norm_first, with_padding)
         keep[2, 4:] = False
     ours = block(x, memory, keep if with_padding else None)
     # PyTorch's memory_key_padding_mask is the opposite: True = padding.
-    theirs = layer(x, memory, tgt_mask=nn.Transformer.generate_square_subsequent_mask(t), tgt_is_causal=True,
-                   memory_key_padding_mask=~keep if with_padding else None)
+    theirs = layer(
+        x,
+        memory,
+        tgt_mask=nn.Transformer.generate_square_subsequent_mask(t),
+        tgt_is_causal=True,
+        memory_key_padding_mask=~keep if with_padding else None,
+    )
     torch.testing.assert_close(ours, theirs)
 
 
@@ -124,8 +130,9 @@ def test_gnmt_score_matches_course_utils_length_penalty(nb):
 def test_sampling_cold_is_greedy_and_warm_matches_distribution(nb):
     step = random_lm(5, 3)
     gen = torch.Generator().manual_seed(0)
-    assert nb.sample_single(step, 1, 0, 6, temperature=1e-4, generator=gen)[0] == \
-        nb.greedy_decode_single(step, 1, 0, 6)[0]
+    assert (
+        nb.sample_single(step, 1, 0, 6, temperature=1e-4, generator=gen)[0] == nb.greedy_decode_single(step, 1, 0, 6)[0]
+    )
     # One-step outputs: first-token frequencies follow the model's distribution.
     probs = step(torch.tensor([1])).exp()
     counts = torch.zeros(5)
@@ -142,7 +149,7 @@ def test_sequence_log_probs_sums_step_by_step_log_probs(nb, small_model):
     for i, out in enumerate(outputs):
         total, prefix = 0.0, [BOS_ID]
         for tok in out:  # one decoder call per token, on the prefix only
-            logits = small_model(src[i:i + 1], torch.tensor([prefix]))[0, -1]
+            logits = small_model(src[i : i + 1], torch.tensor([prefix]))[0, -1]
             total += logits.log_softmax(-1)[tok].item()
             prefix.append(tok)
         assert got[i].item() == pytest.approx(total, abs=1e-4)
@@ -221,8 +228,10 @@ def test_scheduled_sampling_inputs(nb, small_model):
     torch.manual_seed(1)
     a = nb.scheduled_sampling_step(small_model, (src, tgt_in, tgt_out), 1.0, torch.Generator().manual_seed(0))
     torch.manual_seed(1)
-    b = nb.teacher_forcing_step(small_model, (src, nb.scheduled_sampling_inputs(
-        small_model, src, tgt_in, 1.0, torch.Generator().manual_seed(0)), tgt_out))
+    b = nb.teacher_forcing_step(
+        small_model,
+        (src, nb.scheduled_sampling_inputs(small_model, src, tgt_in, 1.0, torch.Generator().manual_seed(0)), tgt_out),
+    )
     small_model.eval()
     torch.testing.assert_close(a.loss, b.loss)
 
@@ -235,7 +244,7 @@ def test_non_autoregressive_helpers(nb, small_model):
     torch.testing.assert_close(out.loss, expected.loss)
     decoded = nb.non_autoregressive_decode(small_model, [4, 61, 900])
     guesses = small_model(src, nb.placeholder_inputs(3)).argmax(-1).tolist()
-    assert decoded == [g[:g.index(EOS_ID) + 1] if EOS_ID in g else g for g in guesses]
+    assert decoded == [g[: g.index(EOS_ID) + 1] if EOS_ID in g else g for g in guesses]
 
 
 def test_the_steps_train_through_fit_and_resume_exactly(nb, tmp_path):
@@ -246,10 +255,19 @@ def test_the_steps_train_through_fit_and_resume_exactly(nb, tmp_path):
         model = Seq2SeqTransformer(d_model=16, num_heads=2, num_layers=1, dim_feedforward=32, dropout=0.1)
         batches = NumberBatches(list(range(0, 1000, 25)), batch_size=10, seed=2)
         optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-        sampling = functools.partial(nb.scheduled_sampling_step, prob=0.3, source="random",
-                                     generator=batches.generator)
-        history = fit(model, batches, optimizer=optimizer, epochs=epochs, step=sampling, metrics={"acc": accuracy},
-                      checkpoint_dir=folder, best_key="train_loss", resume=resume, show_progress=False)
+        sampling = functools.partial(nb.scheduled_sampling_step, prob=0.3, source="random", generator=batches.generator)
+        history = fit(
+            model,
+            batches,
+            optimizer=optimizer,
+            epochs=epochs,
+            step=sampling,
+            metrics={"acc": accuracy},
+            checkpoint_dir=folder,
+            best_key="train_loss",
+            resume=resume,
+            show_progress=False,
+        )
         return model, history
 
     whole, history = run(tmp_path / "a", 3)
@@ -258,8 +276,9 @@ def test_the_steps_train_through_fit_and_resume_exactly(nb, tmp_path):
     resumed, resumed_history = run(tmp_path / "b", 3, resume=True)
     assert resumed_history == history
     assert all(torch.equal(p, q) for p, q in zip(whole.parameters(), resumed.parameters()))
-    stats = evaluate(whole, NumberBatches([5, 55, 555], shuffle=False), step=nb.teacher_forcing_step,
-                     metrics={"acc": accuracy})
+    stats = evaluate(
+        whole, NumberBatches([5, 55, 555], shuffle=False), step=nb.teacher_forcing_step, metrics={"acc": accuracy}
+    )
     assert 0 <= stats["acc"] <= 1 and stats["loss"] > 0
 
 
@@ -290,12 +309,12 @@ def test_scheduled_sampling_step_follows_its_schedule(nb, small_model):
     small_model.train()
     try:
         torch.manual_seed(0)
-        first = step(small_model, batch)                  # p = 0: exactly teacher forcing
+        first = step(small_model, batch)  # p = 0: exactly teacher forcing
         torch.manual_seed(0)
         torch.testing.assert_close(first.loss, nb.teacher_forcing_step(small_model, batch).loss)
         step(small_model, batch)
         torch.manual_seed(0)
-        third = step(small_model, batch)                  # p = 1: every input is the model's own guess
+        third = step(small_model, batch)  # p = 1: every input is the model's own guess
         swapped = nb.scheduled_sampling_inputs(small_model, batch[0], batch[1], 1.0)
         torch.manual_seed(0)
         torch.testing.assert_close(third.loss, nb.teacher_forcing_step(small_model, (batch[0], swapped, batch[2])).loss)
@@ -313,9 +332,9 @@ def test_length_classifier_pools_only_real_tokens(nb):
     torch.manual_seed(4)
     head = nb.LengthClassifier(8, 5)
     memory = torch.randn(2, 3, 8)
-    keep = torch.tensor([[True, True, True], [False, True, True]])   # source 1 has one padding position
+    keep = torch.tensor([[True, True, True], [False, True, True]])  # source 1 has one padding position
     changed = memory.clone()
-    changed[1, 0] = 100.0                                             # padding content must not matter
+    changed[1, 0] = 100.0  # padding content must not matter
     torch.testing.assert_close(head(changed, keep), head(memory, keep))
     expected = head.linear(torch.stack([memory[0].mean(0), memory[1, 1:].mean(0)]))
     torch.testing.assert_close(head(memory, keep), expected)

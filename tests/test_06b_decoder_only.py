@@ -19,6 +19,7 @@ nb = load_exports("06b_decoder_only_kv_cache_sampling")
 
 # --- the task as text ----------------------------------------------------------------------------------------
 
+
 def test_lines_round_trip_and_grammar():
     for n in range(1000):
         ids = nb.encode_line(n)
@@ -29,19 +30,23 @@ def test_lines_round_trip_and_grammar():
     assert lines.shape == (2, nb.LINE_LEN) and lines[0, 7:].eq(nb.PAD).all() and nb.EOS in lines[1].tolist()
 
 
-@pytest.mark.parametrize("tokens", [
-    ["<bos>", "3", "4", "2", "=", "three", "hundred", "forty", "three", "<eos>"],  # wrong number
-    ["<bos>", "3", "4", "2", "=", "three", "hundred", "forty", "two"],  # no <eos>
-    ["<bos>", "3", "4", "=", "thirty", "four", "<eos>"],  # two digits
-    ["3", "4", "2", "=", "three", "hundred", "forty", "two", "<eos>"],  # no <bos>
-    ["<bos>", "3", "4", "2", "three", "hundred", "forty", "two", "<eos>"],  # no "="
-    ["<bos>", "<eos>"],
-])
+@pytest.mark.parametrize(
+    "tokens",
+    [
+        ["<bos>", "3", "4", "2", "=", "three", "hundred", "forty", "three", "<eos>"],  # wrong number
+        ["<bos>", "3", "4", "2", "=", "three", "hundred", "forty", "two"],  # no <eos>
+        ["<bos>", "3", "4", "=", "thirty", "four", "<eos>"],  # two digits
+        ["3", "4", "2", "=", "three", "hundred", "forty", "two", "<eos>"],  # no <bos>
+        ["<bos>", "3", "4", "2", "three", "hundred", "forty", "two", "<eos>"],  # no "="
+        ["<bos>", "<eos>"],
+    ],
+)
 def test_read_line_rejects_wrong_lines(tokens):
     assert nb.read_line([nb.INDEX[t] for t in tokens]) is None
 
 
 # --- the block against PyTorch -------------------------------------------------------------------------------
+
 
 def causal_float_mask(t):
     return nn.Transformer.generate_square_subsequent_mask(t, dtype=torch.float64)
@@ -51,8 +56,16 @@ def causal_float_mask(t):
 @pytest.mark.parametrize("d_model, heads, d_ff, T", [(16, 2, 32, 5), (24, 4, 40, 9)])
 def test_block_equals_encoder_layer_with_causal_mask(norm_first, d_model, heads, d_ff, T):
     torch.manual_seed(T)
-    layer = nn.TransformerEncoderLayer(d_model, heads, d_ff, dropout=0.0, activation="gelu", batch_first=True,
-                                       norm_first=norm_first, dtype=torch.float64)
+    layer = nn.TransformerEncoderLayer(
+        d_model,
+        heads,
+        d_ff,
+        dropout=0.0,
+        activation="gelu",
+        batch_first=True,
+        norm_first=norm_first,
+        dtype=torch.float64,
+    )
     with torch.no_grad():  # random norms, so a LayerNorm is not close to a no-op
         for norm in (layer.norm1, layer.norm2):
             norm.weight.uniform_(0.5, 1.5), norm.bias.uniform_(-0.5, 0.5)
@@ -62,16 +75,17 @@ def test_block_equals_encoder_layer_with_causal_mask(norm_first, d_model, heads,
     ours = block(x)
     theirs = layer(x, src_mask=causal_float_mask(T), is_causal=True)
     torch.testing.assert_close(ours, theirs)
-    grad_ours, = torch.autograd.grad(ours.square().sum(), x)
-    grad_theirs, = torch.autograd.grad(theirs.square().sum(), x)
+    (grad_ours,) = torch.autograd.grad(ours.square().sum(), x)
+    (grad_theirs,) = torch.autograd.grad(theirs.square().sum(), x)
     torch.testing.assert_close(grad_ours, grad_theirs)
 
 
 @pytest.mark.parametrize("norm_first", [False, True])
 def test_block_equals_decoder_layer_without_cross_attention(norm_first):
     torch.manual_seed(3)
-    layer = nn.TransformerDecoderLayer(16, 4, 24, dropout=0.0, activation="gelu", batch_first=True,
-                                       norm_first=norm_first, dtype=torch.float64)
+    layer = nn.TransformerDecoderLayer(
+        16, 4, 24, dropout=0.0, activation="gelu", batch_first=True, norm_first=norm_first, dtype=torch.float64
+    )
     with torch.no_grad():
         for norm in (layer.norm1, layer.norm3):
             norm.weight.uniform_(0.5, 1.5), norm.bias.uniform_(-0.5, 0.5)
@@ -126,6 +140,7 @@ def test_attention_refuses_indivisible_heads():
 
 # --- the model, its cache and its training step ----------------------------------------------------------------
 
+
 def tiny(seed=0, **sizes):
     torch.manual_seed(seed)
     return nb.TinyGPT(len(nb.VOCAB), **sizes).double().eval()
@@ -138,8 +153,8 @@ def test_output_t_ignores_later_tokens():
     full = model(x)
     for t in range(11):
         y = x.clone()
-        y[:, t + 1:] = torch.randint(len(nb.VOCAB), (2, 11 - t), generator=g)
-        torch.testing.assert_close(model(y)[:, :t + 1], full[:, :t + 1])
+        y[:, t + 1 :] = torch.randint(len(nb.VOCAB), (2, 11 - t), generator=g)
+        torch.testing.assert_close(model(y)[:, : t + 1], full[:, : t + 1])
 
 
 @pytest.mark.parametrize("cache_kind", ["concat", "kvcache"])
@@ -169,8 +184,12 @@ def test_lm_step_is_next_token_cross_entropy_over_real_tokens():
     lines = nb.lines_tensor([5, 42, 999])
     out = nb.lm_step(model, [lines])
     logits = model(lines[:, :-1])
-    losses = [-torch.log_softmax(logits[b, t], -1)[lines[b, t + 1]] for b in range(3) for t in range(nb.LINE_LEN - 1)
-              if lines[b, t + 1] != nb.PAD]
+    losses = [
+        -torch.log_softmax(logits[b, t], -1)[lines[b, t + 1]]
+        for b in range(3)
+        for t in range(nb.LINE_LEN - 1)
+        if lines[b, t + 1] != nb.PAD
+    ]
     torch.testing.assert_close(out.loss, torch.stack(losses).mean())
     assert out.size == len(losses) == int((lines[:, 1:] != nb.PAD).sum())
 
@@ -193,6 +212,7 @@ def test_step_flops_is_what_flop_counter_counts(t):
 
 
 # --- sampling --------------------------------------------------------------------------------------------------
+
 
 def ranked(row):
     return sorted(range(len(row)), key=lambda i: (-row[i], i))
@@ -267,8 +287,9 @@ def test_sampler_frequencies_match_categorical_and_skip_dropped_tokens():
     p_value = torch.special.gammaincc(torch.tensor((int(used.sum()) - 1) / 2, dtype=torch.float64), stat / 2)
     assert p_value > 1e-3
     reference = torch.distributions.Categorical(probs=probs).sample((60_000,))
-    torch.testing.assert_close(counts / 60_000, torch.bincount(reference, minlength=6).double() / 60_000,
-                               atol=0.01, rtol=0)
+    torch.testing.assert_close(
+        counts / 60_000, torch.bincount(reference, minlength=6).double() / 60_000, atol=0.01, rtol=0
+    )
 
 
 def test_sampler_batches_and_never_picks_zero_probability_tokens():

@@ -25,6 +25,7 @@ def make_pair(C, H, bias=True, seed=0):
 
 # --- causal_mask ------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("size", [1, 2, 5])
 def test_causal_mask(size):
     mask = causal_mask(size)
@@ -42,9 +43,11 @@ def test_causal_mask_rejects_non_positive_size(bad):
 
 # --- scaled_dot_product_attention -----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("q_shape,k_shape,dv", [((4, 8), (4, 8), 8), ((2, 5, 4), (2, 7, 4), 3),
-                                                ((2, 3, 6, 16), (2, 3, 2, 16), 5)])
+@pytest.mark.parametrize(
+    "q_shape,k_shape,dv", [((4, 8), (4, 8), 8), ((2, 5, 4), (2, 7, 4), 3), ((2, 3, 6, 16), (2, 3, 2, 16), 5)]
+)
 def test_sdpa_matches_torch_without_mask(dtype, q_shape, k_shape, dv):
     q, k = rand(*q_shape, seed=1, dtype=dtype), rand(*k_shape, seed=2, dtype=dtype)
     v = rand(*k_shape[:-1], dv, seed=3, dtype=dtype)
@@ -57,7 +60,11 @@ def test_sdpa_matches_torch_without_mask(dtype, q_shape, k_shape, dv):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("mask_shape", [(5, 7), (3, 5, 7), (2, 1, 5, 7), (2, 3, 5, 7), (2, 1, 1, 7)])
 def test_sdpa_matches_torch_with_mask(dtype, mask_shape):
-    q, k, v = rand(2, 3, 5, 4, seed=4, dtype=dtype), rand(2, 3, 7, 4, seed=5, dtype=dtype), rand(2, 3, 7, 6, seed=6, dtype=dtype)
+    q, k, v = (
+        rand(2, 3, 5, 4, seed=4, dtype=dtype),
+        rand(2, 3, 7, 4, seed=5, dtype=dtype),
+        rand(2, 3, 7, 6, seed=6, dtype=dtype),
+    )
     mask = random_mask(mask_shape, seed=len(mask_shape))
     out, weights = scaled_dot_product_attention(q, k, v, mask)
     close(out, F.scaled_dot_product_attention(q, k, v, attn_mask=mask), dtype)
@@ -128,6 +135,7 @@ def test_sdpa_rejects_bad_inputs():
 
 
 # --- MultiHeadAttention ---------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("B,T,C,H", [(1, 1, 4, 1), (2, 5, 12, 3), (3, 4, 16, 8)])
@@ -230,6 +238,7 @@ def test_load_from_torch_rejects_mismatches():
 
 # --- sinusoidal_positional_encoding -----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("length,dim", [(1, 2), (10, 6), (60, 32)])
 def test_positional_encoding_against_formula(length, dim):
     pe = sinusoidal_positional_encoding(length, dim)
@@ -237,8 +246,9 @@ def test_positional_encoding_against_formula(length, dim):
     torch.testing.assert_close(pe.double(), positional_encoding_reference(length, dim), atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("length,dim,error", [(0, 4, ValueError), (4, 3, ValueError), (4, 0, ValueError),
-                                              (4.0, 4, TypeError)])
+@pytest.mark.parametrize(
+    "length,dim,error", [(0, 4, ValueError), (4, 3, ValueError), (4, 0, ValueError), (4.0, 4, TypeError)]
+)
 def test_positional_encoding_rejects_bad_sizes(length, dim, error):
     with pytest.raises(error):
         sinusoidal_positional_encoding(length, dim)

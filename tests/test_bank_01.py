@@ -9,12 +9,12 @@ import nbformat
 import pytest
 import torch
 import torch.nn.functional as F
+from nbcode import load_exports
 from torch import nn
 from torch.testing import assert_close
 
 from course_utils.exercises import get_exercise, judge
 from course_utils.paths import REPO_ROOT
-from nbcode import load_exports
 
 NOTEBOOK = "01_regression_least_squares"
 

@@ -8,12 +8,12 @@ import nbformat
 import pytest
 import torch
 import torch.nn.functional as F
+from nbcode import load_exports
 from torch import nn
 from torch.testing import assert_close
 
 from course_utils.exercises import get_exercise, judge
 from course_utils.paths import REPO_ROOT
-from nbcode import load_exports
 
 
 def reference(exercise_id):
@@ -62,11 +62,14 @@ def starting_code(notebook, exercise_id, **extra):
     return namespace
 
 
-@pytest.mark.parametrize("notebook, exercise_id, name", [
-    ("02_activations_gradients", "02.6", "train_raw"),
-    ("02b_normalisation_residuals", "02b.4", "batch_norm_images"),
-    ("02b_normalisation_residuals", "02b.5", "evaluate_mse"),
-])
+@pytest.mark.parametrize(
+    "notebook, exercise_id, name",
+    [
+        ("02_activations_gradients", "02.6", "train_raw"),
+        ("02b_normalisation_residuals", "02b.4", "batch_norm_images"),
+        ("02b_normalisation_residuals", "02b.5", "evaluate_mse"),
+    ],
+)
 def test_the_buggy_starting_code_fails_its_check(notebook, exercise_id, name):
     mlp_forward = load_exports("02_activations_gradients").mlp_forward
     function = starting_code(notebook, exercise_id, mlp_forward=mlp_forward)[name]
@@ -77,8 +80,9 @@ def test_the_buggy_starting_code_fails_its_check(notebook, exercise_id, name):
 def test_accumulated_gradients_even_end_lower_on_the_check_cases():
     """What the solution of 02.6 says: a falling loss does not reveal the bug."""
     ex = get_exercise("02.6")
-    buggy = starting_code("02_activations_gradients", "02.6",
-                          mlp_forward=load_exports("02_activations_gradients").mlp_forward)["train_raw"]
+    buggy = starting_code(
+        "02_activations_gradients", "02.6", mlp_forward=load_exports("02_activations_gradients").mlp_forward
+    )["train_raw"]
     for args, kwargs in ex.calls():
         losses, right = buggy(*args, **kwargs), ex.reference(*args, **kwargs)
         assert losses[:2] == pytest.approx(right[:2].tolist()) and losses[-1] < right[-1].item() < losses[0]

@@ -29,19 +29,21 @@ def test_focal_loss_reference_against_the_paper_and_bce():
 
 
 def test_closed_form_answers():
-    torch.testing.assert_close(get_exercise("03.4").reference(),
-                               torch.tensor([0.0, -0.3, -0.0375], dtype=torch.float64), atol=1e-12, rtol=0)
+    torch.testing.assert_close(
+        get_exercise("03.4").reference(), torch.tensor([0.0, -0.3, -0.0375], dtype=torch.float64), atol=1e-12, rtol=0
+    )
     assert math.isclose(get_exercise("03.5").reference(lr=0.1, batch_size=64), 6.4, rel_tol=1e-9)
-    torch.testing.assert_close(get_exercise("04.5").reference(),
-                               torch.tensor([math.log(4), math.log(50_000), math.log(4)], dtype=torch.float64))
+    torch.testing.assert_close(
+        get_exercise("04.5").reference(),
+        torch.tensor([math.log(4), math.log(50_000), math.log(4)], dtype=torch.float64),
+    )
 
 
 def test_kl_and_gradient_references_agree_with_other_routes():
     g = torch.Generator().manual_seed(1)
     p = torch.softmax(torch.randn(5, 3, generator=g), dim=1)
     log_q = F.log_softmax(torch.randn(5, 3, generator=g), dim=1)
-    torch.testing.assert_close(get_exercise("04.1").reference(p, log_q),
-                               F.kl_div(log_q, p, reduction="batchmean"))
+    torch.testing.assert_close(get_exercise("04.1").reference(p, log_q), F.kl_div(log_q, p, reduction="batchmean"))
     X, W, b, G = (torch.randn(*s, generator=g, dtype=torch.float64) for s in ((4, 3), (3, 2), (2,), (4, 2)))
     A = torch.sigmoid(X @ W + b)
     torch.testing.assert_close(get_exercise("03.1").reference(X, W, b, G), X.T @ (G * A * (1 - A)))
@@ -56,10 +58,13 @@ def starting_code(notebook: str, exercise_id: str) -> dict:
     return namespace
 
 
-@pytest.mark.parametrize("notebook, exercise_id, name", [
-    ("03_backpropagation", "03.7", "tied_autoencoder_grad"),
-    ("04_loss_functions", "04.6", "cross_entropy_v2"),
-])
+@pytest.mark.parametrize(
+    "notebook, exercise_id, name",
+    [
+        ("03_backpropagation", "03.7", "tied_autoencoder_grad"),
+        ("04_loss_functions", "04.6", "cross_entropy_v2"),
+    ],
+)
 def test_debug_exercises_start_wrong(notebook, exercise_id, name):
     correct, why = judge(exercise_id, starting_code(notebook, exercise_id)[name])
     assert correct is False and why

@@ -21,8 +21,9 @@ def load(name: str):
 
 
 def test_cifar_throughput_prints_ratio_breakdown_and_ceiling(capsys):
-    ratio = load("cifar_throughput").main(["--device", "cpu", "--batch-size", "8", "--steps", "2", "--rounds", "1",
-                                           "--warmup", "1", "--augment"])
+    ratio = load("cifar_throughput").main(
+        ["--device", "cpu", "--batch-size", "8", "--steps", "2", "--rounds", "1", "--warmup", "1", "--augment"]
+    )
     out = capsys.readouterr().out
     assert ratio > 0 and "SYNTHETIC" in out and "ratio course_utils / notes" in out
     for part in ("notes input alone", "notes step alone", "course input alone", "course step alone", "ceiling"):
@@ -31,8 +32,11 @@ def test_cifar_throughput_prints_ratio_breakdown_and_ceiling(capsys):
 
 def test_beam_search_benchmark_checks_identical_outputs(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("COURSE_RUNS", str(tmp_path))  # no saved model: it trains a tiny one
-    monkeypatch.setattr(sys, "argv", ["beam_search.py", "--device", "cpu", "--batch", "3", "--beam", "2",
-                                      "--repeats", "1", "--train-epochs", "1"])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        ["beam_search.py", "--device", "cpu", "--batch", "3", "--beam", "2", "--repeats", "1", "--train-epochs", "1"],
+    )
     code = load("beam_search").main()
     out = capsys.readouterr().out
     assert code in (0, 1)  # 1 only means this tiny batch is below the speed target
@@ -54,8 +58,9 @@ def test_beam_search_benchmark_loop_is_the_notebooks_single_sequence_search(seed
 
 
 def test_kv_cache_benchmark_prints_a_speedup_per_length(capsys):
-    speedups = load("kv_cache").main(["--device", "cpu", "--lengths", "4", "8", "--d-model", "16", "--heads", "2",
-                                      "--layers", "1", "--repeats", "1"])
+    speedups = load("kv_cache").main(
+        ["--device", "cpu", "--lengths", "4", "8", "--d-model", "16", "--heads", "2", "--layers", "1", "--repeats", "1"]
+    )
     out = capsys.readouterr().out
     assert sorted(speedups) == [4, 8] and all(s > 0 for s in speedups.values())
     assert "speed-up (KVCache vs recompute)" in out and "logits of every step identical" in out

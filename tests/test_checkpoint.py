@@ -12,8 +12,16 @@ import torch
 from torch import nn
 
 from course_utils import checkpoint
-from course_utils.checkpoint import (CheckpointError, atomic_save, capture_rng_state, check_writable, load_checkpoint,
-                                     remove_temporary_files, restore_rng_state, save_checkpoint)
+from course_utils.checkpoint import (
+    CheckpointError,
+    atomic_save,
+    capture_rng_state,
+    check_writable,
+    load_checkpoint,
+    remove_temporary_files,
+    restore_rng_state,
+    save_checkpoint,
+)
 
 
 def make_objects(seed: int):
@@ -33,8 +41,15 @@ def make_objects(seed: int):
 def test_round_trip_restores_model_optimizer_scheduler_and_history(tmp_path):
     model, optimizer, scheduler = make_objects(0)
     history = {"train_loss": [1.5, 1.25], "val_acc": [0.5, 0.75]}
-    path = save_checkpoint(tmp_path / "ck" / "last.pt", model, optimizer=optimizer, scheduler=scheduler, epoch=2,
-                           history=history, extra={"best": 0.75, "classes": ["a", "b"]})
+    path = save_checkpoint(
+        tmp_path / "ck" / "last.pt",
+        model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        epoch=2,
+        history=history,
+        extra={"best": 0.75, "classes": ["a", "b"]},
+    )
     raw = torch.load(path, weights_only=True)  # plain tensors and values only
     assert raw["epoch"] == 2 and raw["history"] == history and raw["extra"]["classes"] == ["a", "b"]
 
@@ -50,8 +65,13 @@ def test_round_trip_restores_model_optimizer_scheduler_and_history(tmp_path):
 
 
 def draw(generator: torch.Generator) -> tuple:
-    return (torch.rand(3).tolist(), np.random.rand(3).tolist(), [random.random() for _ in range(3)],
-            random.gauss(0, 1), torch.randperm(10, generator=generator).tolist())
+    return (
+        torch.rand(3).tolist(),
+        np.random.rand(3).tolist(),
+        [random.random() for _ in range(3)],
+        random.gauss(0, 1),
+        torch.randperm(10, generator=generator).tolist(),
+    )
 
 
 def test_rng_states_round_trip_through_weights_only_file(tmp_path):
@@ -104,8 +124,15 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path):
 
 
 # ----------------------------------------------------------------------------- issue 10, fault 5
-@pytest.mark.parametrize("value, what", [(np.float64(0.9), "numpy.float64"), (np.int64(3), "numpy.int64"),
-                                         ("path", "PosixPath|WindowsPath"), (np.arange(3), "numpy.ndarray")])
+@pytest.mark.parametrize(
+    "value, what",
+    [
+        (np.float64(0.9), "numpy.float64"),
+        (np.int64(3), "numpy.int64"),
+        ("path", "PosixPath|WindowsPath"),
+        (np.arange(3), "numpy.ndarray"),
+    ],
+)
 def test_values_that_would_not_load_back_are_refused_at_save_time(tmp_path, value, what):
     if isinstance(value, str):
         value = tmp_path / "data"

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from nbcode import load_exports
 from torch import nn
 
 from course_utils import cifar_models as cm
-from nbcode import load_exports
 
 
 @pytest.fixture(scope="module")

@@ -40,12 +40,22 @@ def train(folder: Path, resume: bool, epochs: int = EPOCHS) -> nn.Module:
     g = torch.Generator().manual_seed(0)
     x = torch.randn(48, 6, generator=g)
     y = (x[:, :3].sum(1) > 0).long()
-    loader = DataLoader(TensorDataset(x[:32], y[:32]), batch_size=8, shuffle=True,
-                        generator=torch.Generator().manual_seed(1))
+    loader = DataLoader(
+        TensorDataset(x[:32], y[:32]), batch_size=8, shuffle=True, generator=torch.Generator().manual_seed(1)
+    )
     model = nn.Sequential(nn.Linear(6, 64), nn.ReLU(), nn.Dropout(0.2), nn.Linear(64, 2))
-    fit(model, loader, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), epochs,
-        val_loader=DataLoader(TensorDataset(x[32:], y[32:]), batch_size=16), checkpoint_dir=folder, resume=resume,
-        best_key="val_loss", show_progress=False)
+    fit(
+        model,
+        loader,
+        nn.CrossEntropyLoss(),
+        torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
+        epochs,
+        val_loader=DataLoader(TensorDataset(x[32:], y[32:]), batch_size=16),
+        checkpoint_dir=folder,
+        resume=resume,
+        best_key="val_loss",
+        show_progress=False,
+    )
     return model
 
 
@@ -65,19 +75,23 @@ def child(folder: Path, kind: str, at: int, fraction: float) -> None:
     if kind == "step":
         register_optimizer_step_post_hook(lambda *args: reached() and _die())
     elif kind == "write":
+
         def half_write(fd, data, real=checkpoint._write_all):
             if reached():
                 os.write(fd, bytes(memoryview(data)[: int(len(data) * fraction)]))
                 _die()
             real(fd, data)
+
         checkpoint._write_all = half_write
     elif kind in ("rename", "renamed"):
+
         def replace(src, dst, real=os.replace):
             if kind == "rename" and reached():
                 _die()  # the temporary file is complete on disk, the name still points at the old file
             real(src, dst)
             if kind == "renamed" and reached():
                 _die()  # e.g. best.pt renamed, last.pt not written yet
+
         os.replace = replace
     train(folder, resume=True)
 
@@ -91,7 +105,7 @@ def check_agreement(folder: Path) -> dict:
         return files
     longer, shorter = sorted(files.values(), key=lambda s: s["epoch"], reverse=True)[0], files[BEST]
     for state in files.values():
-        assert state["history"]["val_loss"] == longer["history"]["val_loss"][:state["epoch"]], "histories diverge"
+        assert state["history"]["val_loss"] == longer["history"]["val_loss"][: state["epoch"]], "histories diverge"
     losses = longer["history"]["val_loss"]
     best_epoch = min(range(len(losses)), key=lambda i: (losses[i], i)) + 1
     assert shorter["epoch"] == best_epoch == files[BEST]["extra"]["best_epoch"], "best.pt is not the best epoch"

@@ -68,8 +68,9 @@ def test_device_loader_matches_the_transform_pipeline(data):
 
 def test_device_loader_epoch_covers_each_image_once(data):
     images, labels = data.tensors("train")
-    loader = cd.DeviceLoader(images, torch.arange(len(labels)), batch_size=20, shuffle=True, augment=True,
-                             channels_last=True)
+    loader = cd.DeviceLoader(
+        images, torch.arange(len(labels)), batch_size=20, shuffle=True, augment=True, channels_last=True
+    )
     seen = []
     for x, idx in loader:
         assert x.dtype == torch.float32 and x.shape[1:] == (3, 32, 32)
@@ -88,7 +89,7 @@ def test_random_crop_is_a_window_of_the_padded_image():
     for i in range(6):
         padded = F.pad(images[i], (4, 4, 4, 4))  # zeros around, (3, 18, 20)
         top, left = offsets[i].tolist()
-        assert torch.equal(crops[i], padded[:, top:top + 10, left:left + 12])
+        assert torch.equal(crops[i], padded[:, top : top + 10, left : left + 12])
     centred = cd.random_crop(images, torch.full((6, 2), 4), padding=4)
     assert torch.equal(centred, images)
 
@@ -121,11 +122,26 @@ def test_synthetic_data_is_learnable():
     torch.manual_seed(0)
     data = cd.load_cifar10(sizes=(384, 256, 1), synthetic=True)
     train, val, _ = cd.make_device_loaders(data, 32, device="cpu", augment=False)
-    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(4),
-                          nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                          nn.Linear(16, 10))
-    history = fit(model, train, nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=1e-2), 3,
-                  val_loader=val, metrics={"acc": accuracy}, show_progress=False)
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(4),
+        nn.Conv2d(8, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(16, 10),
+    )
+    history = fit(
+        model,
+        train,
+        nn.CrossEntropyLoss(),
+        torch.optim.Adam(model.parameters(), lr=1e-2),
+        3,
+        val_loader=val,
+        metrics={"acc": accuracy},
+        show_progress=False,
+    )
     assert history["val_acc"][-1] > 0.3  # chance is 0.1; 36 steps of a tiny CNN get well above it
 
 
@@ -151,8 +167,12 @@ def test_full_mode_without_data_names_archive_md5_url_and_folder(tmp_path, offli
     with pytest.raises(cd.CifarUnavailableError) as info:
         cd.load_cifar10(root=tmp_path, download=download)
     message = str(info.value)
-    for needle in ("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a",
-                   "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", str(tmp_path)):
+    for needle in (
+        "cifar-10-python.tar.gz",
+        "c58f30108f718f92721af3b95e74349a",
+        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+        str(tmp_path),
+    ):
         assert needle in message
     assert len(offline) == int(download)  # one (refused) download attempt, or none
     assert not list(tmp_path.glob("cifar-10-batches-py/*"))
@@ -187,15 +207,18 @@ def test_override_variable_with_an_unknown_value_is_an_error(tmp_path, offline, 
         cd.load_cifar10(root=tmp_path, sizes=(8, 4, 4))
 
 
-@pytest.mark.parametrize("kwargs, error, words", [
-    ({"synthetic": "no"}, TypeError, "synthetic .*must be True or False"),  # a string used to mean True
-    ({"synthetic": 1}, TypeError, "synthetic .*must be True or False"),
-    ({"download": "yes"}, TypeError, "download must be True or False"),
-    ({"sizes": (8, 4)}, ValueError, r"\(train, validation, test\)"),
-    ({"sizes": (8, 0, 4)}, ValueError, "validation size"),
-    ({"sizes": (49_000, 2_000, 4)}, ValueError, "50000 training"),
-    ({"seed": 0.5}, TypeError, "seed"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, words",
+    [
+        ({"synthetic": "no"}, TypeError, "synthetic .*must be True or False"),  # a string used to mean True
+        ({"synthetic": 1}, TypeError, "synthetic .*must be True or False"),
+        ({"download": "yes"}, TypeError, "download must be True or False"),
+        ({"sizes": (8, 4)}, ValueError, r"\(train, validation, test\)"),
+        ({"sizes": (8, 0, 4)}, ValueError, "validation size"),
+        ({"sizes": (49_000, 2_000, 4)}, ValueError, "50000 training"),
+        ({"seed": 0.5}, TypeError, "seed"),
+    ],
+)
 def test_load_cifar10_refuses_malformed_arguments_before_loading(tmp_path, kwargs, error, words):
     with pytest.raises(error, match=words):
         cd.load_cifar10(root=tmp_path, **{"sizes": (8, 4, 4), **kwargs})

@@ -50,7 +50,7 @@ class ToyLM:
 
     def single(self, b):
         """The one-sequence interface of the notebook: tokens (t,) -> log-probs (V,)."""
-        return lambda toks: self.step(toks[None], self.h0[b:b + 1])[0]
+        return lambda toks: self.step(toks[None], self.h0[b : b + 1])[0]
 
 
 def search_kwargs(max_len):
@@ -85,11 +85,13 @@ def test_batched_equals_notebook_single_sequence_version(beam_size, alpha):
     lm = ToyLM(vocab=9, batch=6, seed=4)
     batched = beam_search(lm.step, lm.h0, beam_size=beam_size, n_best=beam_size, alpha=alpha, **search_kwargs(7))
     for b in range(6):
-        single = nb.beam_search_single(lm.single(b), BOS, EOS, max_len=7, beam_size=beam_size, alpha=alpha,
-                                       n_best=beam_size)
-        assert batched.to_lists()[b][:len(single)] == [h[0] for h in single]
-        torch.testing.assert_close(batched.scores[b, :len(single)],
-                                   torch.tensor([h[2] for h in single], dtype=torch.float64))
+        single = nb.beam_search_single(
+            lm.single(b), BOS, EOS, max_len=7, beam_size=beam_size, alpha=alpha, n_best=beam_size
+        )
+        assert batched.to_lists()[b][: len(single)] == [h[0] for h in single]
+        torch.testing.assert_close(
+            batched.scores[b, : len(single)], torch.tensor([h[2] for h in single], dtype=torch.float64)
+        )
 
 
 def test_greedy_equals_notebook_single_sequence_greedy():
@@ -146,7 +148,7 @@ def test_n_best_sorted_by_normalised_score_and_length_penalty():
         expected = res.log_probs / length_penalty(res.lengths, alpha).to(res.log_probs)
         torch.testing.assert_close(res.scores, expected)
         for hyps, lens in zip(res.to_lists(), res.lengths.tolist()):
-            assert [len(h) for h in hyps] == lens[:len(hyps)]
+            assert [len(h) for h in hyps] == lens[: len(hyps)]
     assert length_penalty(4, 1.0).item() == pytest.approx(1.5)
 
 
@@ -204,8 +206,11 @@ def test_step_fn_on_another_device_is_a_clear_error():
         return torch.zeros(tokens.shape[0], 4, device="meta")
 
     for search in (greedy_search, beam_search):
-        with pytest.raises(ValueError, match=r"log-probabilities on meta but the search keeps its tokens on cpu: "
-                                             r"pass device="):
+        with pytest.raises(
+            ValueError,
+            match=r"log-probabilities on meta but the search keeps its tokens on cpu: "
+            r"pass device=",
+        ):
             search(step, None, batch_size=2, **search_kwargs(3))
 
 
@@ -220,8 +225,9 @@ def test_half_precision_log_probs_are_scored_in_float32():
     for b, hyps in enumerate(res.to_lists()):
         for n, hyp in enumerate(hyps):
             prefix = torch.tensor([BOS] + hyp)
-            steps = [step_bf16(prefix[None, :t + 1], lm.h0[b:b + 1])[0, prefix[t + 1]].float()
-                     for t in range(len(hyp))]
+            steps = [
+                step_bf16(prefix[None, : t + 1], lm.h0[b : b + 1])[0, prefix[t + 1]].float() for t in range(len(hyp))
+            ]
             total = torch.zeros((), dtype=torch.float32)
             for lp in steps:  # the bf16 entries, summed one step at a time in float32
                 total = total + lp

@@ -6,8 +6,7 @@ from course_utils.device import describe_device, get_device, model_device, synch
 
 def test_default_picks_best_available(monkeypatch):
     monkeypatch.delenv("COURSE_DEVICE", raising=False)
-    expected = "cuda" if torch.cuda.is_available() else (
-        "mps" if torch.backends.mps.is_available() else "cpu")
+    expected = "cuda" if torch.cuda.is_available() else ("mps" if torch.backends.mps.is_available() else "cpu")
     assert get_device().type == expected
 
 

@@ -42,19 +42,37 @@ def tiny_data() -> cd.ImageSplits:
     g = np.random.default_rng(0)
     images = g.integers(0, 256, size=(N + 16, SIZE, SIZE, 3), dtype=np.uint8)
     labels = np.concatenate([np.arange(N), np.arange(16) % 4])
-    data = cd.ImageSplits((images[:N], labels[:N]), (images[N:N + 8], labels[N:N + 8]),
-                          (images[N + 8:], labels[N + 8:]), [f"image {i}" for i in range(N)], name="tiny")
+    data = cd.ImageSplits(
+        (images[:N], labels[:N]),
+        (images[N : N + 8], labels[N : N + 8]),
+        (images[N + 8 :], labels[N + 8 :]),
+        [f"image {i}" for i in range(N)],
+        name="tiny",
+    )
     return data
 
 
 def tiny_model(dropout: float = 0.0) -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Dropout(dropout),
-                         nn.Linear(4 * (SIZE // 2) ** 2, N))
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Dropout(dropout),
+        nn.Linear(4 * (SIZE // 2) ** 2, N),
+    )
 
 
-def train(model: nn.Module, batch: int, folder: Path | None, *, resume: bool = False, crash_after: int | None = None,
-          show_progress: bool = False) -> dict:
+def train(
+    model: nn.Module,
+    batch: int,
+    folder: Path | None,
+    *,
+    resume: bool = False,
+    crash_after: int | None = None,
+    show_progress: bool = False,
+) -> dict:
     """2 epochs of momentum SGD with crop + flip augmentation through the device path; returns weights + history."""
     train_loader, val_loader, _ = cd.make_device_loaders(tiny_data(), batch, augment=True, seed=3)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
@@ -64,9 +82,20 @@ def train(model: nn.Module, batch: int, folder: Path | None, *, resume: bool = F
             raise KeyboardInterrupt(f"simulated crash after epoch {epoch}")
 
     try:
-        history = fit(model, train_loader, nn.CrossEntropyLoss(), optimizer, EPOCHS, val_loader=val_loader,
-                      metrics={"acc": accuracy}, checkpoint_dir=folder, resume=resume, best_key="val_loss",
-                      on_epoch_end=crash, show_progress=show_progress)
+        history = fit(
+            model,
+            train_loader,
+            nn.CrossEntropyLoss(),
+            optimizer,
+            EPOCHS,
+            val_loader=val_loader,
+            metrics={"acc": accuracy},
+            checkpoint_dir=folder,
+            resume=resume,
+            best_key="val_loss",
+            on_epoch_end=crash,
+            show_progress=show_progress,
+        )
     except KeyboardInterrupt:
         return {}
     plain = getattr(model, "module", model)
@@ -85,8 +114,12 @@ def shards_seen() -> dict:
             same &= torch.equal(y_d, y_c) and torch.allclose(x_d, x_c, atol=1e-6)
             ids += y_d.tolist()
         seen.append(ids)
-    return {"epochs": seen, "same_batches": same, "lengths": (len(device_train), len(classic_train)),
-            "val_ids": [i for _, y in classic_val for i in y.tolist()]}
+    return {
+        "epochs": seen,
+        "same_batches": same,
+        "lengths": (len(device_train), len(classic_train)),
+        "val_ids": [i for _, y in classic_val for i in y.tolist()],
+    }
 
 
 def first_launch(folder: str) -> dict:
@@ -229,8 +262,11 @@ def test_read_env_single_process_full_and_half_set():
     assert distributed.read_env({}) is None
     full = {"RANK": "1", "WORLD_SIZE": "4", "LOCAL_RANK": "1", "MASTER_ADDR": "node0", "MASTER_PORT": "29500"}
     assert distributed.read_env(full) == distributed.DistEnv(1, 4, 1, "node0", 29500)
-    with pytest.raises(ValueError, match=r"half set: RANK, WORLD_SIZE are set but LOCAL_RANK, MASTER_ADDR, "
-                                         r"MASTER_PORT are not; start the processes with torchrun"):
+    with pytest.raises(
+        ValueError,
+        match=r"half set: RANK, WORLD_SIZE are set but LOCAL_RANK, MASTER_ADDR, "
+        r"MASTER_PORT are not; start the processes with torchrun",
+    ):
         distributed.read_env({"RANK": "0", "WORLD_SIZE": "2"})
     with pytest.raises(ValueError, match=r"RANK=4 must be in \[0, 3\]"):
         distributed.read_env({**full, "RANK": "4"})
@@ -308,11 +344,32 @@ def test_script_under_torchrun_with_2_processes_writes_one_checkpoint(tmp_path):
 
     handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)}
     (tmp_path / "logs").mkdir()
-    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=2, run_id="script", rdzv_backend="c10d",
-                          rdzv_endpoint="127.0.0.1:0", start_method="fork", max_restarts=0, monitor_interval=0.05,
-                          logs_specs=DefaultLogsSpecs(log_dir=str(tmp_path / "elastic")))
-    argv = ["--epochs", "1", "--sizes", "256", "32", "32", "--batch-size", "16", "--run-dir", str(tmp_path / "run"),
-            "--timeout", str(TIMEOUT)]
+    config = LaunchConfig(
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=2,
+        run_id="script",
+        rdzv_backend="c10d",
+        rdzv_endpoint="127.0.0.1:0",
+        start_method="fork",
+        max_restarts=0,
+        monitor_interval=0.05,
+        logs_specs=DefaultLogsSpecs(log_dir=str(tmp_path / "elastic")),
+    )
+    argv = [
+        "--epochs",
+        "1",
+        "--sizes",
+        "256",
+        "32",
+        "32",
+        "--batch-size",
+        "16",
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--timeout",
+        str(TIMEOUT),
+    ]
     try:
         codes = elastic_launch(config, script_in_child)(argv, str(tmp_path / "logs"))
     finally:

@@ -12,10 +12,10 @@ def demo(monkeypatch):
     """Two throw-away exercises in notebook "99" (not a real notebook)."""
     monkeypatch.setattr(ex, "REGISTRY", {})
     monkeypatch.setattr(ex, "_wrong_tries", ex.Counter())
-    exercise("99.1", title="Double it", kind="transcription", hints=("first nudge", "second nudge"))(
-        lambda x: 2 * x)
-    exercise("99.2", title="Write square", kind="debug", calls=lambda: [((torch.tensor([1.0, -2.0]),), {}),
-                                                                         ((3.0,), {})])(lambda x: x * x)
+    exercise("99.1", title="Double it", kind="transcription", hints=("first nudge", "second nudge"))(lambda x: 2 * x)
+    exercise(
+        "99.2", title="Write square", kind="debug", calls=lambda: [((torch.tensor([1.0, -2.0]),), {}), ((3.0,), {})]
+    )(lambda x: x * x)
 
 
 def test_verdicts_print_one_line(demo, capsys):
@@ -42,7 +42,7 @@ def test_judge_returns_the_verdict(demo):
 
 
 def test_function_answers_are_called_on_every_case(demo):
-    assert judge("99.2", lambda x: x ** 2)[0] is True
+    assert judge("99.2", lambda x: x**2)[0] is True
     correct, why = judge("99.2", lambda x: x.abs() * x)  # right for positives only
     assert correct is False and "tensor of shape (2,)" in why
     correct, why = judge("99.2", lambda x: x.pow(2))  # floats have no .pow: the student's error is reported
@@ -50,11 +50,20 @@ def test_function_answers_are_called_on_every_case(demo):
     assert judge("99.2", 4.0) == (False, "expected a function, got float")
 
 
-@pytest.mark.parametrize("answer, expected, ok", [
-    (0.1 + 0.2, 0.3, True), ([1.0, 2.0], torch.tensor([1.0, 2.0]), True), ("relu", "relu", True),
-    (0.31, 0.3, False), ("sigmoid", "relu", False), ("abc", 1.0, False), (True, 1.0, False),
-    (torch.tensor([float("nan")]), torch.tensor([0.0]), False), (torch.tensor([True]), torch.tensor([1.0]), False),
-])
+@pytest.mark.parametrize(
+    "answer, expected, ok",
+    [
+        (0.1 + 0.2, 0.3, True),
+        ([1.0, 2.0], torch.tensor([1.0, 2.0]), True),
+        ("relu", "relu", True),
+        (0.31, 0.3, False),
+        ("sigmoid", "relu", False),
+        ("abc", 1.0, False),
+        (True, 1.0, False),
+        (torch.tensor([float("nan")]), torch.tensor([0.0]), False),
+        (torch.tensor([True]), torch.tensor([1.0]), False),
+    ],
+)
 def test_compare_values(answer, expected, ok):
     assert compare_values(answer, expected)[0] is ok
 

@@ -17,8 +17,9 @@ def loaders(seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(48, 4, generator=g)
     y = (x[:, 0] + x[:, 1] > 0).long()
-    train = DataLoader(TensorDataset(x[:32], y[:32]), batch_size=8, shuffle=True,
-                       generator=torch.Generator().manual_seed(1))
+    train = DataLoader(
+        TensorDataset(x[:32], y[:32]), batch_size=8, shuffle=True, generator=torch.Generator().manual_seed(1)
+    )
     return train, DataLoader(TensorDataset(x[32:], y[32:]), batch_size=16)
 
 
@@ -26,9 +27,20 @@ def run(folder, epochs=3, *, resume=False, on_epoch_end=None, best_key="val_loss
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(0.1), nn.Linear(16, 2))
     train, valid = loaders()
-    fit(model, train, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9), epochs,
-        val_loader=valid if val else None, metrics=metrics, checkpoint_dir=folder, resume=resume,
-        best_key=best_key, on_epoch_end=on_epoch_end, show_progress=False)
+    fit(
+        model,
+        train,
+        nn.CrossEntropyLoss(),
+        torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9),
+        epochs,
+        val_loader=valid if val else None,
+        metrics=metrics,
+        checkpoint_dir=folder,
+        resume=resume,
+        best_key=best_key,
+        on_epoch_end=on_epoch_end,
+        show_progress=False,
+    )
     return model
 
 
@@ -98,11 +110,14 @@ def test_fit_removes_what_a_killed_save_left(tmp_path):
 
 
 # ----------------------------------------------------------------------------- fault 4
-@pytest.mark.parametrize("kwargs, hint", [
-    ({"best_key": "val_accuracy", "metrics": {"acc": accuracy}}, "Pass metrics={'accuracy'"),
-    ({"best_key": "val_acc"}, r"Pass metrics=\{'acc'"),
-    ({"best_key": "val_acc", "val": False, "metrics": {"acc": accuracy}}, "Pass val_loader="),
-])
+@pytest.mark.parametrize(
+    "kwargs, hint",
+    [
+        ({"best_key": "val_accuracy", "metrics": {"acc": accuracy}}, "Pass metrics={'accuracy'"),
+        ({"best_key": "val_acc"}, r"Pass metrics=\{'acc'"),
+        ({"best_key": "val_acc", "val": False, "metrics": {"acc": accuracy}}, "Pass val_loader="),
+    ],
+)
 def test_a_best_key_that_would_never_be_logged_is_refused_before_training(tmp_path, kwargs, hint):
     calls = []
     with pytest.raises(ValueError, match=rf"best_key='val_acc\w*' would never be logged.*{hint}.*best_key=None"):

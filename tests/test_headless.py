@@ -27,7 +27,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -45,6 +44,7 @@ NBCONVERT_TIMEOUT_S = 240  # the check takes ~10 s; a hang fails here instead of
 
 
 # --- 1. the mechanism --------------------------------------------------------------------------------
+
 
 async def _poll_after_blocking_send(send_during_poll: bool) -> bool:
     """Await ``poll`` on an asyncio DEALER while a reply arrives; True if the poll wakes up within 0.5 s."""
@@ -66,7 +66,7 @@ async def _poll_after_blocking_send(send_during_poll: bool) -> bool:
         try:
             await asyncio.wait_for(poll, 0.5)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             assert dealer.get(zmq.EVENTS) & zmq.POLLIN, "the reply should be waiting in the socket"
             return False
     finally:
@@ -90,8 +90,13 @@ FRONTEND_CAPTURE = {"interact", "interactive", "interactive_output", "interact_m
 def _frontend_capture_uses(source: str) -> list[str]:
     """Names from ``ipywidgets`` that make a headless client capture output and send it back."""
     tree = ast.parse("\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))))
-    modules = {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
-               for alias in node.names if alias.name.startswith("ipywidgets")}  # `import ipywidgets as widgets`
+    modules = {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+        if alias.name.startswith("ipywidgets")
+    }  # `import ipywidgets as widgets`
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("ipywidgets"):
@@ -105,10 +110,17 @@ def _frontend_capture_uses(source: str) -> list[str]:
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_widget_cells_use_course_utils_widgets(path):
     nb = nbformat.read(path, as_version=4)
-    bad = {i: uses for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
-           for uses in [_frontend_capture_uses(cell.source)] if uses}
-    assert not bad, (f"{path.name}: cells {bad} build widgets whose Output the front end captures; headless "
-                     "runs can hang on them. Use `from course_utils.widgets import interact` (same arguments).")
+    bad = {
+        i: uses
+        for i, cell in enumerate(nb.cells)
+        if cell.cell_type == "code"
+        for uses in [_frontend_capture_uses(cell.source)]
+        if uses
+    }
+    assert not bad, (
+        f"{path.name}: cells {bad} build widgets whose Output the front end captures; headless "
+        "runs can hang on them. Use `from course_utils.widgets import interact` (same arguments)."
+    )
 
 
 def test_static_check_catches_ipywidgets_interact():
@@ -166,14 +178,14 @@ def grid(index=0, seed=0):  # 07: a figure drawn but not shown
 """
 
 WIDGET_CELLS = [
-    'interact(curve, lr=FloatLogSlider(value=0.1, base=10, min=-3, max=0.2), steps=IntSlider(value=50, min=5, max=300));',
+    "interact(curve, lr=FloatLogSlider(value=0.1, base=10, min=-3, max=0.2), steps=IntSlider(value=50, min=5, max=300));",  # noqa: E501
     'interact(activation, name=Dropdown(options=["tanh", "sigmoid"], value="tanh"),\n'
-    '         x_range=FloatRangeSlider(value=(-6.0, 6.0), min=-20.0, max=20.0, step=0.5));',
-    'interact(tangent, x0=FloatSlider(value=1.3, min=0.1, max=2.4, step=0.05));',
-    'w = interactive(decode, number=IntSlider(value=342, min=0, max=999), beam_size=IntSlider(value=4, min=1, max=8),\n'
-    '                alpha=FloatSlider(value=0.0, min=0.0, max=2.0, step=0.1), model=fixed(None))\n'
-    'display(w); built.append(w)',
-    'w = interactive(grid, index=IntSlider(0, 0, 63), seed=IntSlider(0, 0, 99))\ndisplay(w); built.append(w)',
+    "         x_range=FloatRangeSlider(value=(-6.0, 6.0), min=-20.0, max=20.0, step=0.5));",
+    "interact(tangent, x0=FloatSlider(value=1.3, min=0.1, max=2.4, step=0.05));",
+    "w = interactive(decode, number=IntSlider(value=342, min=0, max=999), beam_size=IntSlider(value=4, min=1, max=8),\n"
+    "                alpha=FloatSlider(value=0.0, min=0.0, max=2.0, step=0.1), model=fixed(None))\n"
+    "display(w); built.append(w)",
+    "w = interactive(grid, index=IntSlider(0, 0, 63), seed=IntSlider(0, 0, 99))\ndisplay(w); built.append(w)",
 ]
 
 CHECK = """\
@@ -210,8 +222,15 @@ def nbconvert_execute(path: Path, out_dir: Path, timeout_s: float) -> nbformat.N
     test if it runs past ``timeout_s`` (killing nbconvert and its kernel) or exits with an error."""
     command = _jupyter() + ["nbconvert", "--to", "notebook", "--execute", str(path), "--output-dir", str(out_dir)]
     # its own session, so a hang kills nbconvert and its kernel together
-    process = subprocess.Popen(command, cwd=path.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, start_new_session=True, env={**os.environ, "COURSE_FAST": "1"})
+    process = subprocess.Popen(
+        command,
+        cwd=path.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "COURSE_FAST": "1"},
+    )
     try:
         log, _ = process.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:

@@ -23,35 +23,48 @@ def templated_images(n: int, shape: tuple[int, ...], classes: int = 3, seed: int
 
 
 def small_cnn(channels: int, classes: int) -> nn.Module:
-    return nn.Sequential(nn.Conv2d(channels, 8, 3, stride=2, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4),
-                         nn.Flatten(), nn.Dropout(0.1), nn.Linear(8 * 16, classes))
+    return nn.Sequential(
+        nn.Conv2d(channels, 8, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(4),
+        nn.Flatten(),
+        nn.Dropout(0.1),
+        nn.Linear(8 * 16, classes),
+    )
 
 
 @pytest.fixture(scope="module")
 def grey() -> cd.ImageSplits:
     images, labels = templated_images(160, (28, 28))  # (N, H, W): greyscale without a channel axis
-    return cd.ImageSplits.from_arrays(images, labels, ["a", "b", "c"], val_size=32, test_size=0.2, seed=1,
-                                      name="grey blobs")
+    return cd.ImageSplits.from_arrays(
+        images, labels, ["a", "b", "c"], val_size=32, test_size=0.2, seed=1, name="grey blobs"
+    )
 
 
 # ----------------------------------------------------------------------------- arrays, statistics, splits
 
-@pytest.mark.parametrize("shape, channels", [((5, 28, 28), 1), ((5, 28, 28, 1), 1), ((5, 64, 64, 3), 3),
-                                             ((5, 9, 7, 2), 2), ((5, 16, 16, 13), 13)])
+
+@pytest.mark.parametrize(
+    "shape, channels",
+    [((5, 28, 28), 1), ((5, 28, 28, 1), 1), ((5, 64, 64, 3), 3), ((5, 9, 7, 2), 2), ((5, 16, 16, 13), 13)],
+)
 def test_as_image_array_gives_channels_last_for_any_channel_count(shape, channels):
     out = cd.as_image_array(np.zeros(shape, dtype=np.uint8))
     assert out.shape == (*shape[:3], channels)
 
 
-@pytest.mark.parametrize("bad, error, words", [
-    (np.zeros((2, 8, 8, 3), dtype=np.float32), TypeError, "uint8"),
-    (torch.zeros(2, 3, 8, 8, dtype=torch.uint8), TypeError, "NumPy"),
-    ([[0, 1]], TypeError, "NumPy"),
-    (np.zeros((8, 8), dtype=np.uint8), ValueError, r"\(N, H, W\)"),
-    (np.zeros((1, 2, 8, 8, 3), dtype=np.uint8), ValueError, r"\(N, H, W\)"),
-    (np.zeros((0, 8, 8, 3), dtype=np.uint8), ValueError, "at least one image"),
-    (np.zeros((2, 3, 32, 32), dtype=np.uint8), ValueError, "channels-first"),
-])
+@pytest.mark.parametrize(
+    "bad, error, words",
+    [
+        (np.zeros((2, 8, 8, 3), dtype=np.float32), TypeError, "uint8"),
+        (torch.zeros(2, 3, 8, 8, dtype=torch.uint8), TypeError, "NumPy"),
+        ([[0, 1]], TypeError, "NumPy"),
+        (np.zeros((8, 8), dtype=np.uint8), ValueError, r"\(N, H, W\)"),
+        (np.zeros((1, 2, 8, 8, 3), dtype=np.uint8), ValueError, r"\(N, H, W\)"),
+        (np.zeros((0, 8, 8, 3), dtype=np.uint8), ValueError, "at least one image"),
+        (np.zeros((2, 3, 32, 32), dtype=np.uint8), ValueError, "channels-first"),
+    ],
+)
 def test_as_image_array_says_what_was_expected(bad, error, words):
     with pytest.raises(error, match=words):
         cd.as_image_array(bad)
@@ -88,8 +101,9 @@ def test_splits_describe_the_data_they_hold(grey):
     assert grey.mean == cd.channel_mean_std(grey.train_images)[0] and len(grey.std) == 1
     x, y = grey.tensors("val")
     assert x.shape == (32, 1, 28, 28) and x.dtype == torch.uint8 and y.dtype == torch.int64
-    again = cd.ImageSplits.from_arrays(*templated_images(160, (28, 28)), ["a", "b", "c"], val_size=32,
-                                       test_size=0.2, seed=1)
+    again = cd.ImageSplits.from_arrays(
+        *templated_images(160, (28, 28)), ["a", "b", "c"], val_size=32, test_size=0.2, seed=1
+    )
     assert np.array_equal(again.val_images, grey.val_images)  # the split is seeded
 
 
@@ -165,8 +179,9 @@ def test_classic_and_device_paths_deliver_identical_batches(shape, augment):
 
 def test_augmentation_switches_work_separately():
     images = np.arange(2 * 6 * 6, dtype=np.uint8).reshape(2, 6, 6)
-    data = cd.ImageSplits.from_arrays(np.concatenate([images] * 3), [0, 1] * 3, ["a", "b"], val_size=1,
-                                      test_size=1, mean=(0.0,), std=(1 / 255,))  # batches hold raw pixel values
+    data = cd.ImageSplits.from_arrays(
+        np.concatenate([images] * 3), [0, 1] * 3, ["a", "b"], val_size=1, test_size=1, mean=(0.0,), std=(1 / 255,)
+    )  # batches hold raw pixel values
     raw = {tuple(x.flatten().tolist()) for x in torch.from_numpy(images).float()}
     flipped = {tuple(x.flip(-1).flatten().tolist()) for x in torch.from_numpy(images).float()}
 
@@ -180,8 +195,10 @@ def test_augmentation_switches_work_separately():
     assert not set(crops_only) & flipped - raw and not set(crops_only) <= raw  # shifted, never mirrored
 
 
-@pytest.mark.parametrize("shape, augment", [((28, 28), cd.Augmentation(crop_padding=2)),
-                                            ((64, 64, 3), cd.Augmentation(crop_padding=4, flip=True))])
+@pytest.mark.parametrize(
+    "shape, augment",
+    [((28, 28), cd.Augmentation(crop_padding=2)), ((64, 64, 3), cd.Augmentation(crop_padding=4, flip=True))],
+)
 @pytest.mark.parametrize("path", ["classic", "device"])
 def test_pipeline_trains_on_1_channel_28x28_and_3_channel_64x64(shape, augment, path):
     """The public API end to end, with no tensor surgery: arrays -> ImageSplits -> loaders -> fit."""
@@ -191,12 +208,22 @@ def test_pipeline_trains_on_1_channel_28x28_and_3_channel_64x64(shape, augment, 
     make = cd.make_dataloaders if path == "classic" else cd.make_device_loaders
     train, val, _ = make(data, 32, device="cpu", augment=augment)
     model = small_cnn(data.channels, 3)
-    history = fit(model, train, nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=1e-2), 3,
-                  device="cpu", val_loader=val, metrics={"acc": accuracy}, show_progress=False)
+    history = fit(
+        model,
+        train,
+        nn.CrossEntropyLoss(),
+        torch.optim.Adam(model.parameters(), lr=1e-2),
+        3,
+        device="cpu",
+        val_loader=val,
+        metrics={"acc": accuracy},
+        show_progress=False,
+    )
     assert history["val_acc"][-1] > 0.7  # chance is 1/3: the templates are easy to tell apart
 
 
 # ----------------------------------------------------------------------------- exact resume (fault 6)
+
 
 def test_restoring_the_generator_resumes_the_classic_path_exactly_with_workers():
     """A fresh loader given the generator state after epoch 1 delivers epoch 2 (crops, flips, order)."""
@@ -226,8 +253,20 @@ def test_fit_resumes_bit_exact_with_dataloader_workers(tmp_path):
             if epoch == stop_after:
                 raise KeyboardInterrupt
 
-        fit(model, train, nn.CrossEntropyLoss(), opt, 2, device="cpu", val_loader=val, metrics={"acc": accuracy},
-            checkpoint_dir=folder, resume=resume, on_epoch_end=crash, show_progress=False)
+        fit(
+            model,
+            train,
+            nn.CrossEntropyLoss(),
+            opt,
+            2,
+            device="cpu",
+            val_loader=val,
+            metrics={"acc": accuracy},
+            checkpoint_dir=folder,
+            resume=resume,
+            on_epoch_end=crash,
+            show_progress=False,
+        )
         return model
 
     uninterrupted = run(tmp_path / "a")
@@ -241,22 +280,26 @@ def test_fit_resumes_bit_exact_with_dataloader_workers(tmp_path):
 
 # ----------------------------------------------------------------------------- bad inputs fail early
 
+
 @pytest.fixture(scope="module")
 def rgb() -> cd.ImageSplits:
     return cd.ImageSplits.from_arrays(*templated_images(24, (8, 8, 3)), ["a", "b", "c"], val_size=4, test_size=4)
 
 
-@pytest.mark.parametrize("kwargs, error, words", [
-    ({"mean": (0.5,), "std": (0.2,)}, ValueError, "3 channel"),
-    ({"mean": (0.5,) * 3}, ValueError, "both mean and std"),
-    ({"std": (0.2, 0.2, float("nan"))}, ValueError, "both mean and std"),
-    ({"mean": (0.5,) * 3, "std": (0.2, 0.2, float("nan"))}, ValueError, "finite"),
-    ({"augment": cd.Augmentation(crop_padding=8)}, ValueError, "too large for 8x8"),
-    ({"augment": "yes"}, TypeError, "augment must be True, False or an Augmentation"),
-    ({"batch_size": 0}, ValueError, "batch_size"),
-    ({"eval_batch_size": 2.5}, TypeError, "eval_batch_size"),
-    ({"seed": "1"}, TypeError, "seed"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, words",
+    [
+        ({"mean": (0.5,), "std": (0.2,)}, ValueError, "3 channel"),
+        ({"mean": (0.5,) * 3}, ValueError, "both mean and std"),
+        ({"std": (0.2, 0.2, float("nan"))}, ValueError, "both mean and std"),
+        ({"mean": (0.5,) * 3, "std": (0.2, 0.2, float("nan"))}, ValueError, "finite"),
+        ({"augment": cd.Augmentation(crop_padding=8)}, ValueError, "too large for 8x8"),
+        ({"augment": "yes"}, TypeError, "augment must be True, False or an Augmentation"),
+        ({"batch_size": 0}, ValueError, "batch_size"),
+        ({"eval_batch_size": 2.5}, TypeError, "eval_batch_size"),
+        ({"seed": "1"}, TypeError, "seed"),
+    ],
+)
 @pytest.mark.parametrize("make", [cd.make_dataloaders, cd.make_device_loaders], ids=["classic", "device"])
 def test_loader_factories_refuse_bad_arguments_up_front(rgb, make, kwargs, error, words):
     args = {"batch_size": 4, **kwargs}
@@ -275,18 +318,31 @@ def test_loader_factories_refuse_other_data_and_bad_worker_counts(rgb):
         cd.Augmentation(crop_padding=-1)
 
 
-@pytest.mark.parametrize("images, labels, kwargs, error, words", [
-    (torch.zeros(4, 3, 8, 8), torch.zeros(4, dtype=torch.long), {}, TypeError, "uint8"),
-    (np.zeros((4, 3, 8, 8), dtype=np.uint8), torch.zeros(4, dtype=torch.long), {}, TypeError, "torch.Tensor"),
-    (torch.zeros(0, 3, 8, 8, dtype=torch.uint8), torch.zeros(0, dtype=torch.long), {}, ValueError, "empty"),
-    (torch.zeros(4, 3, 8, 8, dtype=torch.uint8), torch.zeros(3, dtype=torch.long), {}, ValueError, "labels"),
-    (torch.zeros(4, 3, 8, 8, dtype=torch.uint8), torch.zeros(4), {}, TypeError, "integer class indices"),
-    (torch.zeros(4, 3, 8, 8, dtype=torch.uint8), -torch.ones(4, dtype=torch.long), {}, ValueError, ">= 0"),
-    (torch.zeros(4, 2, 8, 8, dtype=torch.uint8), torch.zeros(4, dtype=torch.long),
-     {"mean": cd.CIFAR10_MEAN, "std": cd.CIFAR10_STD}, ValueError, "2 channel"),
-    (torch.zeros(4, 3, 8, 8, dtype=torch.uint8), torch.zeros(4, dtype=torch.long), {"shuffle": "no"}, TypeError,
-     "shuffle must be True or False"),
-])
+@pytest.mark.parametrize(
+    "images, labels, kwargs, error, words",
+    [
+        (torch.zeros(4, 3, 8, 8), torch.zeros(4, dtype=torch.long), {}, TypeError, "uint8"),
+        (np.zeros((4, 3, 8, 8), dtype=np.uint8), torch.zeros(4, dtype=torch.long), {}, TypeError, "torch.Tensor"),
+        (torch.zeros(0, 3, 8, 8, dtype=torch.uint8), torch.zeros(0, dtype=torch.long), {}, ValueError, "empty"),
+        (torch.zeros(4, 3, 8, 8, dtype=torch.uint8), torch.zeros(3, dtype=torch.long), {}, ValueError, "labels"),
+        (torch.zeros(4, 3, 8, 8, dtype=torch.uint8), torch.zeros(4), {}, TypeError, "integer class indices"),
+        (torch.zeros(4, 3, 8, 8, dtype=torch.uint8), -torch.ones(4, dtype=torch.long), {}, ValueError, ">= 0"),
+        (
+            torch.zeros(4, 2, 8, 8, dtype=torch.uint8),
+            torch.zeros(4, dtype=torch.long),
+            {"mean": cd.CIFAR10_MEAN, "std": cd.CIFAR10_STD},
+            ValueError,
+            "2 channel",
+        ),
+        (
+            torch.zeros(4, 3, 8, 8, dtype=torch.uint8),
+            torch.zeros(4, dtype=torch.long),
+            {"shuffle": "no"},
+            TypeError,
+            "shuffle must be True or False",
+        ),
+    ],
+)
 def test_device_loader_says_what_was_expected(images, labels, kwargs, error, words):
     with pytest.raises(error, match=words):
         cd.DeviceLoader(images, labels, batch_size=2, **kwargs)

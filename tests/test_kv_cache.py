@@ -18,7 +18,7 @@ def test_append_returns_everything_stored_so_far():
         k0, v0 = cache.append(0, chunk, 2 * chunk)
         assert cache.length == sum(c.shape[2] for c in chunks[:i])  # layer 1 has not appended yet
         k1, v1 = cache.append(1, -chunk, chunk)
-        expected = torch.cat(chunks[:i + 1], dim=2)
+        expected = torch.cat(chunks[: i + 1], dim=2)
         torch.testing.assert_close(k0, expected, rtol=0, atol=0)
         torch.testing.assert_close(v0, 2 * expected, rtol=0, atol=0)
         torch.testing.assert_close(k1, -expected, rtol=0, atol=0)
@@ -39,8 +39,8 @@ def test_cached_attention_equals_full_causal_attention():
     cache = KVCache(1, 2, 3, 5, max_len=7, dtype=torch.float64)
     steps = []
     for t in range(7):
-        keys, values = cache.append(0, k[:, :, t:t + 1], v[:, :, t:t + 1])
-        steps.append(F.scaled_dot_product_attention(q[:, :, t:t + 1], keys, values))  # the newest query sees all
+        keys, values = cache.append(0, k[:, :, t : t + 1], v[:, :, t : t + 1])
+        steps.append(F.scaled_dot_product_attention(q[:, :, t : t + 1], keys, values))  # the newest query sees all
     torch.testing.assert_close(torch.cat(steps, dim=2), F.scaled_dot_product_attention(q, k, v, is_causal=True))
 
 
@@ -63,11 +63,14 @@ def test_meta_device_sizes_without_memory():
     assert KVCache(12, 1, 12, 64, 1024, device="meta").nbytes == kv_cache_bytes(12, 1024, 768)
 
 
-@pytest.mark.parametrize("k_shape, v_shape, match", [
-    ((1, 2, 1, 4), (1, 2, 1, 3), "must both be"),
-    ((2, 2, 1, 4), (2, 2, 1, 4), "must both be"),
-    ((1, 2, 4), (1, 2, 4), "must both be"),
-])
+@pytest.mark.parametrize(
+    "k_shape, v_shape, match",
+    [
+        ((1, 2, 1, 4), (1, 2, 1, 3), "must both be"),
+        ((2, 2, 1, 4), (2, 2, 1, 4), "must both be"),
+        ((1, 2, 4), (1, 2, 4), "must both be"),
+    ],
+)
 def test_wrong_shapes_are_refused(k_shape, v_shape, match):
     cache = KVCache(1, 1, 2, 4, max_len=5)
     with pytest.raises(ValueError, match=match):

@@ -30,8 +30,10 @@ def test_garbage_is_an_error(monkeypatch):
         fast_mode()
 
 
-@pytest.mark.parametrize("raw, expected", [("1", True), (" YES ", True), ("on", True), ("y", True), ("0", False),
-                                           ("", False), ("N", False), ("off", False)])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [("1", True), (" YES ", True), ("on", True), ("y", True), ("0", False), ("", False), ("N", False), ("off", False)],
+)
 def test_env_flag(monkeypatch, raw, expected):
     monkeypatch.setenv("SOME_FLAG", raw)
     assert env_flag("SOME_FLAG") is expected

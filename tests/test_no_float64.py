@@ -16,12 +16,24 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 import course_utils.epoch as epoch
-from course_utils.attention import MultiHeadAttention, causal_mask, scaled_dot_product_attention, \
-    sinusoidal_positional_encoding
+from course_utils.attention import (
+    MultiHeadAttention,
+    causal_mask,
+    scaled_dot_product_attention,
+    sinusoidal_positional_encoding,
+)
 from course_utils.checkpoint import load_checkpoint, save_checkpoint
 from course_utils.decoding import beam_search, greedy_search, length_penalty
-from course_utils.number_words import (BOS_ID, EOS_ID, PAD_ID, NumberBatches, Seq2SeqTransformer, encode_numbers,
-                                       exact_match, make_step_fn)
+from course_utils.number_words import (
+    BOS_ID,
+    EOS_ID,
+    PAD_ID,
+    NumberBatches,
+    Seq2SeqTransformer,
+    encode_numbers,
+    exact_match,
+    make_step_fn,
+)
 from course_utils.train import accuracy, evaluate, fit, predict
 
 
@@ -52,7 +64,7 @@ def test_the_guard_catches_float64():
 def loaders():
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(40, 3, 8, 8, generator=g), torch.randint(0, 4, (40,), generator=g)
-    batches = [(x[i:i + 10], y[i:i + 10]) for i in range(0, 40, 10)]
+    batches = [(x[i : i + 10], y[i : i + 10]) for i in range(0, 40, 10)]
     return batches[:3], batches[3:]
 
 
@@ -61,15 +73,26 @@ def test_training_evaluation_and_checkpoints_make_no_float64(tmp_path, monkeypat
     # bf16 (course_utils never autocasts on MPS), and torch's own GradScaler.unscale_ computes 1/scale in float64
     monkeypatch.setattr(epoch, "autocast_dtype", lambda device: torch.bfloat16)
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
-                          nn.Linear(256, 4))
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(256, 4))
     train_batches, val_batches = loaders()
     with NoFloat64() as guard:
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-3, total_steps=6)
-        fit(model, train_batches, nn.CrossEntropyLoss(label_smoothing=0.1), opt, 2, val_loader=val_batches,
-            metrics={"acc": accuracy}, scheduler=sched, scheduler_interval="step", amp=True, channels_last=True,
-            checkpoint_dir=tmp_path, show_progress=False)
+        fit(
+            model,
+            train_batches,
+            nn.CrossEntropyLoss(label_smoothing=0.1),
+            opt,
+            2,
+            val_loader=val_batches,
+            metrics={"acc": accuracy},
+            scheduler=sched,
+            scheduler_interval="step",
+            amp=True,
+            channels_last=True,
+            checkpoint_dir=tmp_path,
+            show_progress=False,
+        )
         evaluate(model, val_batches, nn.CrossEntropyLoss(), metrics={"acc": accuracy}, amp=True)
         predict(model, val_batches, amp=True)
         save_checkpoint(tmp_path / "extra.pt", model, optimizer=opt, epoch=2, extra={"best": 0.5})
@@ -87,8 +110,14 @@ def test_the_seq2seq_model_decoding_and_attention_make_no_float64():
         return nn.functional.cross_entropy(model(src, tgt_in).flatten(0, 1), tgt_out.flatten(), ignore_index=PAD_ID)
 
     with NoFloat64() as guard:
-        fit(model, NumberBatches(list(range(30)), batch_size=10), optimizer=torch.optim.AdamW(model.parameters()),
-            epochs=1, step=step, show_progress=False)
+        fit(
+            model,
+            NumberBatches(list(range(30)), batch_size=10),
+            optimizer=torch.optim.AdamW(model.parameters()),
+            epochs=1,
+            step=step,
+            show_progress=False,
+        )
         state, step_fn = encode_numbers(model, numbers), make_step_fn(model)
         search = {"bos_id": BOS_ID, "eos_id": EOS_ID, "max_len": 6}
         greedy = greedy_search(step_fn, state, **search)

@@ -36,7 +36,9 @@ def test_clean_except_checked_outputs(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_no_machine_paths_or_huge_outputs(path):
     text = path.read_text(encoding="utf-8")
-    assert not re.search(r"(/home/\w|/Users/\w|/root/|/work/|[A-Za-z]:\\\\Users)", text), "machine-specific path in notebook"
+    assert not re.search(r"(/home/\w|/Users/\w|/root/|/work/|[A-Za-z]:\\\\Users)", text), (
+        "machine-specific path in notebook"
+    )
     assert len(text) < 500_000, "notebook file too large for review"
 
 
@@ -82,13 +84,16 @@ def test_strip_keeps_only_checked_outputs_and_renumbers():
     assert set(cleaned.metadata) == {"kernelspec"}
 
 
-@pytest.mark.parametrize("metadata, complaint", [
-    ({"slideshow": {"slide_type": "slides"}}, "slideshow metadata must be"),
-    ({"slideshow": {"slide_type": "slide", "x": 1}}, "slideshow metadata must be"),
-    ({"tags": "hide-input"}, "tags must be"),
-    ({"tags": ["Hide Input"]}, "tags must be"),
-    ({"collapsed": True}, "keep only ['slideshow', 'tags']"),
-])
+@pytest.mark.parametrize(
+    "metadata, complaint",
+    [
+        ({"slideshow": {"slide_type": "slides"}}, "slideshow metadata must be"),
+        ({"slideshow": {"slide_type": "slide", "x": 1}}, "slideshow metadata must be"),
+        ({"tags": "hide-input"}, "tags must be"),
+        ({"tags": ["Hide Input"]}, "tags must be"),
+        ({"collapsed": True}, "keep only ['slideshow', 'tags']"),
+    ],
+)
 def test_only_slide_and_tag_metadata_is_kept(metadata, complaint):
     cell = nbformat.v4.new_markdown_cell("# t")
     cell.metadata.update(metadata)
@@ -127,8 +132,12 @@ def test_unrun_checked_cell_is_a_problem():
 def test_exported_cells_load(tmp_path, monkeypatch):
     import nbcode
 
-    nb = make_nb([nbformat.v4.new_code_cell("# export\ndef double(x):\n    return 2 * x"),
-                  nbformat.v4.new_code_cell("raise RuntimeError('not exported, never run')")])
+    nb = make_nb(
+        [
+            nbformat.v4.new_code_cell("# export\ndef double(x):\n    return 2 * x"),
+            nbformat.v4.new_code_cell("raise RuntimeError('not exported, never run')"),
+        ]
+    )
     (tmp_path / "99_demo.ipynb").write_text(json.dumps(nb))
     monkeypatch.setattr(nbcode, "NOTEBOOKS", tmp_path)
     ns = nbcode.load_exports("99_demo")

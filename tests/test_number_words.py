@@ -4,15 +4,43 @@ import pytest
 import torch
 
 from course_utils.decoding import beam_search, greedy_search
-from course_utils.number_words import (BOS_ID, EOS_ID, MAX_SRC_LEN, MAX_TGT_LEN, PAD_ID, SRC_VOCAB, TGT_VOCAB,
-                                       NumberBatches, Seq2SeqTransformer, decode_target, encode_numbers, encode_source,
-                                       encode_target, exact_match, make_batch, make_step_fn, number_to_words,
-                                       split_numbers)
+from course_utils.number_words import (
+    BOS_ID,
+    EOS_ID,
+    MAX_SRC_LEN,
+    MAX_TGT_LEN,
+    PAD_ID,
+    SRC_VOCAB,
+    TGT_VOCAB,
+    NumberBatches,
+    Seq2SeqTransformer,
+    decode_target,
+    encode_numbers,
+    encode_source,
+    encode_target,
+    exact_match,
+    make_batch,
+    make_step_fn,
+    number_to_words,
+    split_numbers,
+)
 
 KNOWN = {
-    0: "zero", 7: "seven", 10: "ten", 15: "fifteen", 19: "nineteen", 20: "twenty", 21: "twenty one",
-    40: "forty", 99: "ninety nine", 100: "one hundred", 101: "one hundred one", 110: "one hundred ten",
-    342: "three hundred forty two", 500: "five hundred", 919: "nine hundred nineteen",
+    0: "zero",
+    7: "seven",
+    10: "ten",
+    15: "fifteen",
+    19: "nineteen",
+    20: "twenty",
+    21: "twenty one",
+    40: "forty",
+    99: "ninety nine",
+    100: "one hundred",
+    101: "one hundred one",
+    110: "one hundred ten",
+    342: "three hundred forty two",
+    500: "five hundred",
+    919: "nine hundred nineteen",
     999: "nine hundred ninety nine",
 }
 
@@ -49,12 +77,12 @@ def test_make_batch_pads_shifts_and_aligns():
     src, tgt_in, tgt_out = make_batch([7, 342, 40])
     assert src.shape == (3, MAX_SRC_LEN) and tgt_in.shape == tgt_out.shape == (3, MAX_TGT_LEN)
     assert src.dtype == tgt_in.dtype == torch.long
-    assert src[0].tolist() == [PAD_ID, PAD_ID, SRC_VOCAB.index("7")]          # right-aligned digits
+    assert src[0].tolist() == [PAD_ID, PAD_ID, SRC_VOCAB.index("7")]  # right-aligned digits
     assert tgt_out[0].tolist() == [TGT_VOCAB.index("seven"), EOS_ID, PAD_ID, PAD_ID, PAD_ID]
     assert tgt_in[0].tolist() == [BOS_ID, TGT_VOCAB.index("seven"), PAD_ID, PAD_ID, PAD_ID]
     assert tgt_out[1].tolist() == encode_target(342)
     real = tgt_out != PAD_ID
-    assert torch.equal(tgt_in[:, 1:][real[:, 1:]], tgt_out[:, :-1][real[:, 1:]])   # input = output shifted right
+    assert torch.equal(tgt_in[:, 1:][real[:, 1:]], tgt_out[:, :-1][real[:, 1:]])  # input = output shifted right
     assert torch.all(tgt_in[:, 0] == BOS_ID) and torch.equal(real, tgt_in != PAD_ID)
     with pytest.raises(ValueError):
         make_batch([])
@@ -118,7 +146,11 @@ def test_number_batches_cover_every_number_once_per_pass_in_a_seeded_order():
     batches = NumberBatches(numbers, batch_size=16, seed=3)
     assert len(batches) == 5
     first, second = list(batches), list(batches)
-    seen = [n for src, _, _ in first for n in (int("".join(SRC_VOCAB[i] for i in row if i != PAD_ID)) for row in src.tolist())]
+    seen = [
+        n
+        for src, _, _ in first
+        for n in (int("".join(SRC_VOCAB[i] for i in row if i != PAD_ID)) for row in src.tolist())
+    ]
     assert sorted(seen) == numbers and [len(b[0]) for b in first] == [16, 16, 16, 16, 6]
     assert any(not torch.equal(a[0], b[0]) for a, b in zip(first, second))  # a new order every pass
     # the order is torch.randperm on the seeded generator: the batches are make_batch of those numbers

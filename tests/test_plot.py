@@ -14,8 +14,13 @@ def close_figures():
 
 def test_plot_curves_labels_axes_and_legend():
     x = torch.linspace(-3, 3, 50)
-    ax = plot_curves(x, {"sigmoid": torch.sigmoid(x), "derivative": torch.sigmoid(x) * (1 - torch.sigmoid(x))},
-                     xlabel="input x", ylabel="output", title="sigmoid")
+    ax = plot_curves(
+        x,
+        {"sigmoid": torch.sigmoid(x), "derivative": torch.sigmoid(x) * (1 - torch.sigmoid(x))},
+        xlabel="input x",
+        ylabel="output",
+        title="sigmoid",
+    )
     assert ax.get_xlabel() == "input x" and ax.get_ylabel() == "output"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["sigmoid", "derivative"]
     np.testing.assert_allclose(ax.lines[0].get_ydata(), torch.sigmoid(x).numpy(), rtol=1e-6)
@@ -24,7 +29,9 @@ def test_plot_curves_labels_axes_and_legend():
 def test_plot_curves_follows_the_style_cycle_unless_told():
     # Curves without an explicit style take colour and line style from axes.prop_cycle (colour-blind-safe cycles).
     x = torch.linspace(0, 1, 5)
-    with plt.rc_context({"axes.prop_cycle": plt.cycler(color=["#0072B2", "#D55E00", "#009E73"], linestyle=["-", "--", ":"])}):
+    with plt.rc_context(
+        {"axes.prop_cycle": plt.cycler(color=["#0072B2", "#D55E00", "#009E73"], linestyle=["-", "--", ":"])}
+    ):
         ax = plot_curves(x, {"a": x, "b": 2 * x, "c": 3 * x}, styles={"c": "-."})
     assert [line.get_linestyle() for line in ax.lines[:3]] == ["-", "--", "-."]
 
@@ -111,8 +118,9 @@ def test_plot_curves_logy_has_no_zero_line():
 
 
 def test_live_history_plot_draws_labelled_panels_without_ipython(capsys):
-    live = LiveHistoryPlot(["train_loss", "val_loss", "val_acc"], title="demo [SYNTHETIC]", total_epochs=4,
-                           label_suffix=" [SYNTHETIC]")
+    live = LiveHistoryPlot(
+        ["train_loss", "val_loss", "val_acc"], title="demo [SYNTHETIC]", total_epochs=4, label_suffix=" [SYNTHETIC]"
+    )
     live(2, {"train_loss": [2.0, 1.5], "val_loss": [2.1, 1.7], "val_acc": [0.2, 0.4]})
     loss_ax, acc_ax = live.figure.axes
     assert loss_ax.get_xlabel() == "epoch" and loss_ax.get_ylabel() == "loss" and acc_ax.get_ylabel() == "acc"

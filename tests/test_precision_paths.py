@@ -31,14 +31,22 @@ def data() -> cd.CifarSplits:
 @pytest.fixture
 def force_dtype(monkeypatch):
     """Make ``fit(amp=True)`` pick ``dtype`` on any device, as it would on a CUDA GPU."""
+
     def force(dtype: torch.dtype | None) -> None:
         monkeypatch.setattr(epoch, "autocast_dtype", lambda device: dtype)
+
     return force
 
 
 def small_cnn() -> nn.Module:
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(4),
-                         nn.Flatten(), nn.Linear(8 * 8 * 8, 10))
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.MaxPool2d(4),
+        nn.Flatten(),
+        nn.Linear(8 * 8 * 8, 10),
+    )
 
 
 def small_mlp() -> nn.Module:
@@ -55,9 +63,19 @@ def test_fit_computes_in_the_autocast_dtype_and_keeps_float32_weights(data, tmp_
     seen: list[torch.dtype] = []
     model[0].register_forward_hook(lambda module, args, out: seen.append(out.dtype))
     train_loader, val_loader, _ = cd.make_device_loaders(data, 16, device=device, augment=True)
-    history = fit(model, train_loader, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.05,
-                  momentum=0.9), 4, val_loader=val_loader, metrics={"acc": accuracy}, show_progress=False,
-                  amp=True, channels_last=True, checkpoint_dir=tmp_path)
+    history = fit(
+        model,
+        train_loader,
+        nn.CrossEntropyLoss(),
+        torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9),
+        4,
+        val_loader=val_loader,
+        metrics={"acc": accuracy},
+        show_progress=False,
+        amp=True,
+        channels_last=True,
+        checkpoint_dir=tmp_path,
+    )
     assert set(seen) == {dtype}  # the convolution ran in low precision, in training and in validation
     assert all(p.dtype == torch.float32 for p in model.parameters())  # master weights stay float32
     assert model[0].weight.is_contiguous(memory_format=torch.channels_last)
@@ -76,15 +94,15 @@ def test_grad_scaler_skips_the_step_whose_gradients_overflow(device):
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     dev = torch.device(device)
     # a loss multiplied by 2**40 overflows float16 (max 65504) in the backward pass
-    huge = torch.amp.GradScaler(dev.type, init_scale=2.0 ** 40)
+    huge = torch.amp.GradScaler(dev.type, init_scale=2.0**40)
     train_epoch(model, batch, nn.CrossEntropyLoss(), optimizer, dev, amp_dtype=torch.float16, scaler=huge)
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters())), "an inf gradient was applied"
-    assert huge.get_scale() == 2.0 ** 39  # skipped, and the scale halved for the next step
-    sane = torch.amp.GradScaler(dev.type, init_scale=2.0 ** 8)
+    assert huge.get_scale() == 2.0**39  # skipped, and the scale halved for the next step
+    sane = torch.amp.GradScaler(dev.type, init_scale=2.0**8)
     train_epoch(model, batch, nn.CrossEntropyLoss(), optimizer, dev, amp_dtype=torch.float16, scaler=sane)
     assert all(torch.isfinite(p).all() for p in model.parameters())
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
-    assert sane.get_scale() == 2.0 ** 8
+    assert sane.get_scale() == 2.0**8
 
 
 def run_fp16(data, folder, epochs: int, device: str, *, stop_after: int | None = None, resume: bool = False):
@@ -97,8 +115,19 @@ def run_fp16(data, folder, epochs: int, device: str, *, stop_after: int | None =
         if epoch == stop_after:
             raise KeyboardInterrupt(f"simulated interruption after epoch {epoch}")
 
-    fit(model, loader, nn.CrossEntropyLoss(), optimizer, epochs, show_progress=False, amp=True,
-        checkpoint_dir=folder, resume=resume, best_key=None, on_epoch_end=stop)
+    fit(
+        model,
+        loader,
+        nn.CrossEntropyLoss(),
+        optimizer,
+        epochs,
+        show_progress=False,
+        amp=True,
+        checkpoint_dir=folder,
+        resume=resume,
+        best_key=None,
+        on_epoch_end=stop,
+    )
     return model
 
 
@@ -131,8 +160,17 @@ def test_compiled_training_matches_eager_and_saves_plain_weights(data, tmp_path,
         torch.manual_seed(0)
         model = small_mlp().to(device)
         loader, _, _ = cd.make_device_loaders(data, 32, device=device, augment=False)
-        fit(model, loader, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.05), 1,
-            show_progress=False, compile_model=compiled, checkpoint_dir=tmp_path / str(compiled), best_key=None)
+        fit(
+            model,
+            loader,
+            nn.CrossEntropyLoss(),
+            torch.optim.SGD(model.parameters(), lr=0.05),
+            1,
+            show_progress=False,
+            compile_model=compiled,
+            checkpoint_dir=tmp_path / str(compiled),
+            best_key=None,
+        )
         models.append(model)
     for a, b in zip(models[0].parameters(), models[1].parameters()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)  # fused kernels may round differently
@@ -153,8 +191,9 @@ def test_classic_loader_pins_memory_only_for_cuda(data, device):
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_device_loader_batches_live_on_the_device(data, device):
-    loader = cd.DeviceLoader(*data.tensors("train"), batch_size=32, device=device, shuffle=True, augment=True,
-                             channels_last=True)
+    loader = cd.DeviceLoader(
+        *data.tensors("train"), batch_size=32, device=device, shuffle=True, augment=True, channels_last=True
+    )
     images, labels = next(iter(loader))
     assert images.device.type == labels.device.type == device
     assert images.dtype == torch.float32 and labels.dtype == torch.int64 and images.shape == (32, 3, 32, 32)
@@ -171,8 +210,7 @@ def test_checkpoint_loaded_onto_the_device_restores_the_random_state(tmp_path, d
     torch.manual_seed(99)
     generator.manual_seed(98)
     # map_location=device puts every saved tensor on the GPU, RNG states included; they must still load
-    state = load_checkpoint(tmp_path / "c.pt", model, data_generator=generator, restore_rng=True,
-                            map_location=device)
+    state = load_checkpoint(tmp_path / "c.pt", model, data_generator=generator, restore_rng=True, map_location=device)
     assert state["epoch"] == 1
     assert torch.equal(torch.rand(3), expected) and torch.equal(torch.rand(3, generator=generator), expected_data)
 
@@ -188,6 +226,12 @@ def test_a_step_hook_trains_where_the_model_is(device):
         assert src.device.type == tgt_out.device.type == device
         return nn.functional.cross_entropy(model(src, tgt_in).flatten(0, 1), tgt_out.flatten(), ignore_index=PAD_ID)
 
-    history = fit(model, NumberBatches(list(range(20)), batch_size=10), optimizer=torch.optim.AdamW(model.parameters()),
-                  epochs=1, step=step, show_progress=False)  # no device=
+    history = fit(
+        model,
+        NumberBatches(list(range(20)), batch_size=10),
+        optimizer=torch.optim.AdamW(model.parameters()),
+        epochs=1,
+        step=step,
+        show_progress=False,
+    )  # no device=
     assert {p.device.type for p in model.parameters()} == {device} and history["train_loss"][0] > 0

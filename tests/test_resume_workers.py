@@ -44,8 +44,19 @@ def run(folder, *, persistent=False, stop_after=None, resume=False, init_seed=0)
         if epoch == stop_after:
             raise KeyboardInterrupt
 
-    fit(model, loader, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), 2,
-        device="cpu", checkpoint_dir=folder, resume=resume, best_key=None, on_epoch_end=crash, show_progress=False)
+    fit(
+        model,
+        loader,
+        nn.CrossEntropyLoss(),
+        torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
+        2,
+        device="cpu",
+        checkpoint_dir=folder,
+        resume=resume,
+        best_key=None,
+        on_epoch_end=crash,
+        show_progress=False,
+    )
     return model
 
 

@@ -29,7 +29,9 @@ def test_deterministic_flag_round_trip():
     assert not torch.are_deterministic_algorithms_enabled()
 
 
-@pytest.mark.parametrize("bad, error", [(-1, ValueError), (2**32, ValueError), (1.5, TypeError), ("7", TypeError), (True, TypeError)])
+@pytest.mark.parametrize(
+    "bad, error", [(-1, ValueError), (2**32, ValueError), (1.5, TypeError), ("7", TypeError), (True, TypeError)]
+)
 def test_bad_seeds(bad, error):
     with pytest.raises(error, match="seed must"):
         seed_everything(bad)

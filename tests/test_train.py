@@ -19,8 +19,16 @@ def test_fit_learns_a_line_and_records_history():
     torch.manual_seed(0)
     model = nn.Linear(1, 1)
     loader = linear_data()
-    history = fit(model, loader, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1), epochs=30,
-                  device="cpu", val_loader=linear_data(seed=1), show_progress=False)
+    history = fit(
+        model,
+        loader,
+        nn.MSELoss(),
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        epochs=30,
+        device="cpu",
+        val_loader=linear_data(seed=1),
+        show_progress=False,
+    )
     assert set(history) == {"train_loss", "val_loss"}
     assert len(history["train_loss"]) == 30
     assert history["train_loss"][-1] < 0.01 * history["train_loss"][0]
@@ -59,8 +67,16 @@ def test_scheduler_and_callback_run_each_epoch():
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
     seen = []
-    fit(model, linear_data(), nn.MSELoss(), opt, epochs=3, scheduler=sched, show_progress=False,
-        on_epoch_end=lambda epoch, h: seen.append((epoch, len(h["train_loss"]))))
+    fit(
+        model,
+        linear_data(),
+        nn.MSELoss(),
+        opt,
+        epochs=3,
+        scheduler=sched,
+        show_progress=False,
+        on_epoch_end=lambda epoch, h: seen.append((epoch, len(h["train_loss"]))),
+    )
     assert seen == [(1, 1), (2, 2), (3, 3)]
     assert opt.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5**3)
 
@@ -104,8 +120,9 @@ def test_bad_inputs_have_clear_errors():
     with pytest.raises(TypeError, match="needs epochs="):
         fit(model, linear_data(), nn.MSELoss(), opt)
     with pytest.raises(ValueError, match="metrics need outputs and targets"):
-        evaluate(model, linear_data(), step=lambda m, b: nn.functional.mse_loss(m(b[0]), b[1]),
-                 metrics={"acc": accuracy})
+        evaluate(
+            model, linear_data(), step=lambda m, b: nn.functional.mse_loss(m(b[0]), b[1]), metrics={"acc": accuracy}
+        )
 
 
 @pytest.mark.parametrize("call", ["fit", "train_epoch"])
@@ -150,8 +167,16 @@ def test_step_hook_trains_any_batch_and_weights_by_the_rows_that_count():
     torch.manual_seed(0)
     model = nn.Linear(3, 2)
     batches = dict_batches()
-    history = fit(model, batches, optimizer=torch.optim.SGD(model.parameters(), lr=0.5), epochs=5,
-                  step=masked_step, val_loader=batches, metrics={"acc": accuracy}, show_progress=False)
+    history = fit(
+        model,
+        batches,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.5),
+        epochs=5,
+        step=masked_step,
+        val_loader=batches,
+        metrics={"acc": accuracy},
+        show_progress=False,
+    )
     assert history["train_loss"][-1] < history["train_loss"][0]
     # evaluate's means are weighted by len(targets) of each StepOutput: the kept rows, not the batch size
     stats = evaluate(model, batches, step=masked_step, metrics={"acc": accuracy})
@@ -175,8 +200,14 @@ def test_step_hook_equals_loss_fn_path():
         model = nn.Linear(1, 1)
         opt = torch.optim.SGD(model.parameters(), lr=0.05)
         if use_step:
-            fit(model, linear_data(), optimizer=opt, epochs=2, show_progress=False,
-                step=lambda m, b: nn.functional.mse_loss(m(b[0]), b[1]))
+            fit(
+                model,
+                linear_data(),
+                optimizer=opt,
+                epochs=2,
+                show_progress=False,
+                step=lambda m, b: nn.functional.mse_loss(m(b[0]), b[1]),
+            )
         else:
             fit(model, linear_data(), nn.MSELoss(), opt, 2, show_progress=False)
         weights.append(model.weight.detach().clone())
@@ -193,13 +224,15 @@ def test_per_step_scheduler_does_not_advance_when_the_grad_scaler_skips_the_step
     batches = [(torch.randn(8, 4), torch.randint(0, 3, (8,))) for _ in range(8)]
     scaler = torch.amp.GradScaler("cpu", init_scale=2.0**40)  # 2**40 * grad overflows float16 every time
     before = model.weight.detach().clone()
-    train_epoch(model, batches, nn.CrossEntropyLoss(), opt, "cpu", scheduler=sched, amp_dtype=torch.float16,
-                scaler=scaler)
+    train_epoch(
+        model, batches, nn.CrossEntropyLoss(), opt, "cpu", scheduler=sched, amp_dtype=torch.float16, scaler=scaler
+    )
     assert torch.equal(model.weight, before)  # all 8 steps skipped...
     assert sched.last_epoch == 0 and scaler.get_scale() == 2.0**32  # ...and the schedule did not move
     scaler = torch.amp.GradScaler("cpu", init_scale=2.0**8)
-    train_epoch(model, batches[:3], nn.CrossEntropyLoss(), opt, "cpu", scheduler=sched, amp_dtype=torch.float16,
-                scaler=scaler)
+    train_epoch(
+        model, batches[:3], nn.CrossEntropyLoss(), opt, "cpu", scheduler=sched, amp_dtype=torch.float16, scaler=scaler
+    )
     assert sched.last_epoch == 3  # steps that ran advance it, one each
 
 

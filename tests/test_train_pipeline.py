@@ -7,6 +7,7 @@ from copy import deepcopy
 import pytest
 import torch
 import torch.nn.functional as F
+from nbcode import load_exports
 from PIL import Image
 from torch import nn
 from torchvision import transforms as T
@@ -14,7 +15,6 @@ from torchvision import transforms as T
 import course_utils.data as cd
 from course_utils.checkpoint import BEST, LAST, load_checkpoint
 from course_utils.train import accuracy, autocast_dtype, describe_precision, evaluate, fit, predict, train_epoch
-from nbcode import load_exports
 
 NOTEBOOK = "07_cifar10_pipeline"
 
@@ -26,12 +26,20 @@ def data() -> cd.CifarSplits:
 
 def small_cnn() -> nn.Module:
     """BatchNorm (running statistics) and dropout (global RNG) make resuming exactly a real test."""
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(4),
-                         nn.Dropout(0.2), nn.Flatten(), nn.Linear(8 * 8 * 8, 10))
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.MaxPool2d(4),
+        nn.Dropout(0.2),
+        nn.Flatten(),
+        nn.Linear(8 * 8 * 8, 10),
+    )
 
 
-def run(data, folder, epochs: int, *, loaders: str, stop_after: int | None = None, resume: bool = False,
-        init_seed: int = 0):
+def run(
+    data, folder, epochs: int, *, loaders: str, stop_after: int | None = None, resume: bool = False, init_seed: int = 0
+):
     torch.manual_seed(init_seed)
     model = small_cnn()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
@@ -43,9 +51,23 @@ def run(data, folder, epochs: int, *, loaders: str, stop_after: int | None = Non
         if epoch == stop_after:
             raise KeyboardInterrupt(f"simulated interruption after epoch {epoch}")
 
-    history = fit(model, train, nn.CrossEntropyLoss(label_smoothing=0.1), optimizer, epochs, val_loader=val,
-                  metrics={"acc": accuracy}, scheduler=scheduler, scheduler_interval="step", show_progress=False,
-                  checkpoint_dir=folder, resume=resume, on_epoch_end=stop, amp=True, channels_last=True)
+    history = fit(
+        model,
+        train,
+        nn.CrossEntropyLoss(label_smoothing=0.1),
+        optimizer,
+        epochs,
+        val_loader=val,
+        metrics={"acc": accuracy},
+        scheduler=scheduler,
+        scheduler_interval="step",
+        show_progress=False,
+        checkpoint_dir=folder,
+        resume=resume,
+        on_epoch_end=stop,
+        amp=True,
+        channels_last=True,
+    )
     return model, optimizer, history
 
 
@@ -98,9 +120,19 @@ def test_nan_loss_stops_training_naming_epoch_and_step():
     torch.manual_seed(0)
     model = small_cnn()
     before = [p.detach().clone() for p in model.parameters()]
-    with pytest.raises(FloatingPointError, match=r"epoch 2: loss became nan at step 4 of this pass \(counting from 1\)"):
-        fit(model, NaNAt(epoch=2, step=3), nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.01), 3,
-            show_progress=False, amp=True, channels_last=True)
+    with pytest.raises(
+        FloatingPointError, match=r"epoch 2: loss became nan at step 4 of this pass \(counting from 1\)"
+    ):
+        fit(
+            model,
+            NaNAt(epoch=2, step=3),
+            nn.CrossEntropyLoss(),
+            torch.optim.SGD(model.parameters(), lr=0.01),
+            3,
+            show_progress=False,
+            amp=True,
+            channels_last=True,
+        )
     assert all(torch.isfinite(p).all() for p in model.parameters())  # stopped before the bad update
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
@@ -108,8 +140,17 @@ def test_nan_loss_stops_training_naming_epoch_and_step():
 def test_tensorboard_logging_writes_events(data, tmp_path):
     train, val, _ = cd.make_device_loaders(data, 32, device="cpu", augment=False)
     model = small_cnn()
-    fit(model, train, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.01), 1, val_loader=val,
-        metrics={"acc": accuracy}, show_progress=False, tensorboard=tmp_path / "tb")
+    fit(
+        model,
+        train,
+        nn.CrossEntropyLoss(),
+        torch.optim.SGD(model.parameters(), lr=0.01),
+        1,
+        val_loader=val,
+        metrics={"acc": accuracy},
+        show_progress=False,
+        tensorboard=tmp_path / "tb",
+    )
     assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
 
 
@@ -126,6 +167,7 @@ def test_cpu_precision_evaluate_and_predict(data):
 
 # ----------------------------------------------------------------------------- notebook 07's exported code
 
+
 @pytest.fixture(scope="module")
 def nb():
     return load_exports(NOTEBOOK)
@@ -136,13 +178,15 @@ def test_notebook_conv_and_pool_from_scratch_match_torch(nb):
     x = torch.randn(2, 5, 9, 11, generator=g)
     weight, bias = torch.randn(4, 5, 3, 3, generator=g), torch.randn(4, generator=g)
     for padding in (0, 1, 2):
-        torch.testing.assert_close(nb.conv2d_from_scratch(x, weight, bias, padding),
-                                   F.conv2d(x, weight, bias, padding=padding))
+        torch.testing.assert_close(
+            nb.conv2d_from_scratch(x, weight, bias, padding), F.conv2d(x, weight, bias, padding=padding)
+        )
     y = torch.randn(3, 2, 8, 6, generator=g)
     torch.testing.assert_close(nb.max_pool_from_scratch(y), F.max_pool2d(y, 2))
     for size, kernel, stride, padding in [(32, 5, 1, 2), (31, 3, 2, 0), (16, 2, 2, 0), (7, 7, 1, 3)]:
-        expected = F.conv2d(torch.zeros(1, 1, size, size), torch.zeros(1, 1, kernel, kernel), stride=stride,
-                            padding=padding).shape[-1]
+        expected = F.conv2d(
+            torch.zeros(1, 1, size, size), torch.zeros(1, 1, kernel, kernel), stride=stride, padding=padding
+        ).shape[-1]
         assert nb.conv_output_size(size, kernel, stride, padding) == expected
 
 
@@ -190,7 +234,6 @@ def test_notebook_normalize_image_matches_torchvision(nb):
 
 def test_notebook_training_loop_by_hand_matches_train_epoch(nb):
 
-
     g = torch.Generator().manual_seed(5)
     batches = [(torch.randn(6, 3, 32, 32, generator=g), torch.randint(0, 10, (6,), generator=g)) for _ in range(3)]
     torch.manual_seed(0)
@@ -198,15 +241,17 @@ def test_notebook_training_loop_by_hand_matches_train_epoch(nb):
     model_b = deepcopy(model_a)
     opt_a = torch.optim.SGD(model_a.parameters(), lr=0.05)
     loss_a = nb.train_by_hand(model_a, batches, opt_a, nn.CrossEntropyLoss(), torch.device("cpu"))
-    stats = train_epoch(model_b, batches, nn.CrossEntropyLoss(), torch.optim.SGD(model_b.parameters(), lr=0.05),
-                        torch.device("cpu"))
+    stats = train_epoch(
+        model_b, batches, nn.CrossEntropyLoss(), torch.optim.SGD(model_b.parameters(), lr=0.05), torch.device("cpu")
+    )
     assert loss_a == pytest.approx(stats["loss"])
     for p, q in zip(model_a.parameters(), model_b.parameters()):
         torch.testing.assert_close(p, q)
 
 
-@pytest.mark.parametrize("capability, dtype, words", [((7, 5), torch.float16, "GradScaler"),
-                                                      ((8, 0), torch.bfloat16, "bfloat16")])
+@pytest.mark.parametrize(
+    "capability, dtype, words", [((7, 5), torch.float16, "GradScaler"), ((8, 0), torch.bfloat16, "bfloat16")]
+)
 def test_autocast_dtype_follows_the_gpu_generation(monkeypatch, capability, dtype, words):
     # T4/V100 (7.x) only emulate bf16, so they must get fp16 + GradScaler; Ampere and newer get bf16
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)

@@ -60,8 +60,13 @@ def build_wheel(tmp_path: Path) -> Path:
         shutil.copy(REPO_ROOT / name, source / name)
     shutil.copytree(REPO_ROOT / "course_utils", source / "course_utils", ignore=shutil.ignore_patterns("__pycache__"))
     dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-c", f"from setuptools import build_meta; build_meta.build_wheel({str(dist)!r})"],
-                   cwd=source, check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-c", f"from setuptools import build_meta; build_meta.build_wheel({str(dist)!r})"],
+        cwd=source,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     (wheel,) = dist.glob("course_utils-*.whl")
     return wheel
 
@@ -70,8 +75,14 @@ def install(wheel: Path, env_dir: Path) -> Path:
     """A fresh venv that sees this environment's torch (a .pth line), with the wheel installed offline."""
     venv.EnvBuilder(with_pip=False).create(env_dir)
     python = env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               check=True, capture_output=True, text=True).stdout.strip())
+    site = Path(
+        subprocess.run(
+            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
     (site / "reuse_installed_torch.pth").write_text(str(Path(torch.__file__).parents[1]) + "\n")
     uv = installer()
     if uv:
@@ -81,8 +92,16 @@ def install(wheel: Path, env_dir: Path) -> Path:
 
         bundled = Path(ensurepip.__file__).parent / "_bundled"
         (pip_wheel,) = bundled.glob("pip-*.whl")
-        command = [python, str(pip_wheel / "pip"), "install", "--no-index", "--no-deps", "--disable-pip-version-check",
-                   "--quiet", str(wheel)]
+        command = [
+            python,
+            str(pip_wheel / "pip"),
+            "install",
+            "--no-index",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--quiet",
+            str(wheel),
+        ]
     subprocess.run(command, check=True, capture_output=True, timeout=300)
     return python
 
@@ -91,8 +110,11 @@ def install(wheel: Path, env_dir: Path) -> Path:
 def test_wheel_trains_and_checkpoints_outside_a_clone(tmp_path):
     wheel = build_wheel(tmp_path)
     names = set(zipfile.ZipFile(wheel).namelist())
-    package = {p.relative_to(REPO_ROOT).as_posix() for p in (REPO_ROOT / "course_utils").rglob("*")
-               if p.is_file() and "__pycache__" not in p.parts}
+    package = {
+        p.relative_to(REPO_ROOT).as_posix()
+        for p in (REPO_ROOT / "course_utils").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
     assert package <= names, f"missing from the wheel: {sorted(package - names)}"  # sub-packages included
     assert not any(n.startswith(("tests/", "notebooks/", "tools/", "benchmarks/")) for n in names)
     python = install(wheel, tmp_path / "venv")
@@ -100,8 +122,7 @@ def test_wheel_trains_and_checkpoints_outside_a_clone(tmp_path):
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("COURSE_DATA", "COURSE_RUNS", "PYTHONPATH")}
     env.update(XDG_CACHE_HOME=str(tmp_path / "cache"), OMP_NUM_THREADS="1")
-    done = subprocess.run([python, "-c", TRAIN_OUTSIDE], cwd=work, env=env, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run([python, "-c", TRAIN_OUTSIDE], cwd=work, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert Path(report["package"]).is_relative_to(tmp_path / "venv")  # the installed copy, not this clone

@@ -124,14 +124,24 @@ def _cell(kind: str, source: str, tags: list[str], cell_id: str, output: str | N
 def teacher_cells(solution: Solution) -> list[nbformat.NotebookNode]:
     """The cells inserted under exercise ``solution.exercise_id`` in the teacher edition."""
     label, key = _label(solution.exercise_id), "teacher-" + solution.exercise_id.replace(".", "-")
-    cells = [_cell("markdown", f"**Teacher edition · solution {solution.exercise_id}.** {solution.explanation}",
-                   [TEACHER_TAG], f"{key}-explained"),
-             _cell("code", solution.code, [TEACHER_TAG, SOLUTION_TAG, NBVAL_CHECK], f"{key}-solution",
-                   f"{label} correct.\n")]
+    cells = [
+        _cell(
+            "markdown",
+            f"**Teacher edition · solution {solution.exercise_id}.** {solution.explanation}",
+            [TEACHER_TAG],
+            f"{key}-explained",
+        ),
+        _cell(
+            "code", solution.code, [TEACHER_TAG, SOLUTION_TAG, NBVAL_CHECK], f"{key}-solution", f"{label} correct.\n"
+        ),
+    ]
     for index, (why, code) in enumerate(solution.wrong, start=1):
         cells.append(_cell("markdown", f"**A typical wrong answer.** {why}", [TEACHER_TAG], f"{key}-why-wrong-{index}"))
-        cells.append(_cell("code", code, [TEACHER_TAG, WRONG_TAG, NBVAL_CHECK], f"{key}-wrong-{index}",
-                           f"{label} not yet right\n"))
+        cells.append(
+            _cell(
+                "code", code, [TEACHER_TAG, WRONG_TAG, NBVAL_CHECK], f"{key}-wrong-{index}", f"{label} not yet right\n"
+            )
+        )
     return cells
 
 
@@ -152,8 +162,10 @@ def teacher_edition(notebook: Path) -> nbformat.NotebookNode:
     missing = [i for i in ids if i not in solutions or not solutions[i].wrong]
     extra = sorted(set(solutions) - set(ids))
     if missing or extra:
-        raise ValueError(f"{solutions_path(notebook).name}: exercises without a solution and a wrong answer: "
-                         f"{missing}; sections for exercises the notebook does not check: {extra}")
+        raise ValueError(
+            f"{solutions_path(notebook).name}: exercises without a solution and a wrong answer: "
+            f"{missing}; sections for exercises the notebook does not check: {extra}"
+        )
     out = copy.deepcopy(nb)
     out.cells = []
     for cell in nb.cells:

@@ -63,27 +63,76 @@ def last_line_with(text: str, marker: str) -> str:
 def main() -> int:
     n_gpus = gpu_count()
     if n_gpus == 0:
-        print("make gpu-check: no CUDA device is visible (torch.cuda.is_available() is False), so none of its checks "
-              "can run here. Run it on a machine with an NVIDIA GPU and a CUDA build of torch (the project's uv.lock "
-              "installs one on Linux x86-64); `make test` covers everything the CPU can.", file=sys.stderr)
+        print(
+            "make gpu-check: no CUDA device is visible (torch.cuda.is_available() is False), so none of its checks "
+            "can run here. Run it on a machine with an NVIDIA GPU and a CUDA build of torch (the project's uv.lock "
+            "installs one on Linux x86-64); `make test` covers everything the CPU can.",
+            file=sys.stderr,
+        )
         return 2
     env = {**os.environ, "COURSE_DEVICE": "cuda", "COURSE_FAST": "1"}
     run_dir = Path(tempfile.mkdtemp(prefix="gpu-check-"))
     steps = [
-        ("CUDA tests", [PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_precision_paths.py",
-                        "tests/test_device.py", "tests/test_distributed.py"], 70,
-         lambda out: last_line_with(out, "passed")),
-        ("notebook 07 on the GPU (fast mode)", [PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
-                                                "--nbval-current-env", "--nbval-cell-timeout=120",
-                                                "notebooks/07_cifar10_pipeline.ipynb"], 110,
-         lambda out: last_line_with(out, "passed")),
-        ("throughput benchmark --device cuda", [PY, "benchmarks/cifar_throughput.py", "--device", "cuda", "--rounds",
-                                                "2", "--steps", "20"], 50,
-         lambda out: last_line_with(out, "ratio course_utils / notes")),
-        (f"train_cifar10.py under torchrun on {n_gpus} GPU(s)",
-         [PY, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n_gpus}", "scripts/train_cifar10.py",
-          "--epochs", "2", "--device", "cuda", "--run-dir", str(run_dir / "script"), "--timeout", "60"], 60,
-         lambda out: _script_figure(run_dir / "script")),
+        (
+            "CUDA tests",
+            [
+                PY,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "tests/test_precision_paths.py",
+                "tests/test_device.py",
+                "tests/test_distributed.py",
+            ],
+            70,
+            lambda out: last_line_with(out, "passed"),
+        ),
+        (
+            "notebook 07 on the GPU (fast mode)",
+            [
+                PY,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "--nbval-lax",
+                "--nbval-current-env",
+                "--nbval-cell-timeout=120",
+                "notebooks/07_cifar10_pipeline.ipynb",
+            ],
+            110,
+            lambda out: last_line_with(out, "passed"),
+        ),
+        (
+            "throughput benchmark --device cuda",
+            [PY, "benchmarks/cifar_throughput.py", "--device", "cuda", "--rounds", "2", "--steps", "20"],
+            50,
+            lambda out: last_line_with(out, "ratio course_utils / notes"),
+        ),
+        (
+            f"train_cifar10.py under torchrun on {n_gpus} GPU(s)",
+            [
+                PY,
+                "-m",
+                "torch.distributed.run",
+                "--standalone",
+                f"--nproc_per_node={n_gpus}",
+                "scripts/train_cifar10.py",
+                "--epochs",
+                "2",
+                "--device",
+                "cuda",
+                "--run-dir",
+                str(run_dir / "script"),
+                "--timeout",
+                "60",
+            ],
+            60,
+            lambda out: _script_figure(run_dir / "script"),
+        ),
     ]
     results, start = [], time.perf_counter()
     for name, command, limit, pick in steps:
@@ -96,21 +145,27 @@ def main() -> int:
     import torch
 
     names = ", ".join(torch.cuda.get_device_name(i) for i in range(n_gpus))
-    print(f"\n==== make gpu-check summary: {n_gpus} GPU(s): {names}; torch {torch.__version__}, CUDA {torch.version.cuda}")
+    print(
+        f"\n==== make gpu-check summary: {n_gpus} GPU(s): {names}; torch {torch.__version__}, CUDA {torch.version.cuda}"
+    )
     for r in results:
         print(f"{r['status']:<28} {r['seconds']:6.1f} s  {r['step']}: {r['figure']}")
     total = time.perf_counter() - start
     passed = all(r["status"] == "ok" for r in results)
-    print(f"{'PASSED' if passed else 'FAILED'}: {sum(r['status'] == 'ok' for r in results)} of {len(results)} steps "
-          f"in {total:.0f} s (budget {BUDGET_S} s)")
+    print(
+        f"{'PASSED' if passed else 'FAILED'}: {sum(r['status'] == 'ok' for r in results)} of {len(results)} steps "
+        f"in {total:.0f} s (budget {BUDGET_S} s)"
+    )
     return 0 if passed else 1
 
 
 def _script_figure(run: Path) -> str:
     summary = json.loads((run / "summary.json").read_text())
     checkpoints = sorted(p.name for p in run.glob("*.pt"))
-    return (f"world size {summary['world_size']} ({summary['backend']}), {summary['images_per_second']:.0f} images/s, "
-            f"test acc {summary['test_acc_last']:.3f}{' [SYNTHETIC]' if summary['synthetic'] else ''}, {checkpoints}")
+    return (
+        f"world size {summary['world_size']} ({summary['backend']}), {summary['images_per_second']:.0f} images/s, "
+        f"test acc {summary['test_acc_last']:.3f}{' [SYNTHETIC]' if summary['synthetic'] else ''}, {checkpoints}"
+    )
 
 
 if __name__ == "__main__":

@@ -61,8 +61,10 @@ def problems(nb: nbformat.NotebookNode) -> list[str]:
             continue
         if is_checked(cell):
             if cell.execution_count is None or not cell.outputs:
-                found.append(f"{where} is marked {CHECK_MARK} but has no stored output/execution count, "
-                             "so nbval would not compare it: run `make refresh`")
+                found.append(
+                    f"{where} is marked {CHECK_MARK} but has no stored output/execution count, "
+                    "so nbval would not compare it: run `make refresh`"
+                )
             for out in cell.outputs:
                 if out.output_type == "error":
                     found.append(f"{where} stores an error output")
@@ -77,8 +79,11 @@ def _metadata_problems(metadata: dict) -> list[str]:
     found = []
     if "slideshow" in metadata:
         slideshow = metadata["slideshow"]
-        if not isinstance(slideshow, dict) or set(slideshow) != {"slide_type"} \
-                or slideshow["slide_type"] not in SLIDE_TYPES:
+        if (
+            not isinstance(slideshow, dict)
+            or set(slideshow) != {"slide_type"}
+            or slideshow["slide_type"] not in SLIDE_TYPES
+        ):
             found.append(f"slideshow metadata must be {{'slide_type': one of {SLIDE_TYPES}}}, got {slideshow!r}")
     if "tags" in metadata:
         tags = metadata["tags"]
@@ -115,8 +120,9 @@ def refresh(path: Path, timeout: int = 900) -> None:
 
     nb = nbformat.read(path, as_version=4)
     os.environ["COURSE_FAST"] = "1"
-    NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
     nbformat.write(strip(nb), path)
 
 

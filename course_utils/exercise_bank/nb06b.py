@@ -17,21 +17,37 @@ def _same_positions(answer, expected) -> tuple[bool, str]:
     return got == expected, "" if got == expected else f"got {got}"
 
 
-@exercise("06b.1", title="What a changed token can reach", kind="predict", compare=_same_positions,
-          hints=("The causal mask decides which inputs each output reads. Which outputs read token 3?",
-                 "Output i reads tokens 0..i. List every i for which 3 is among them."))
+@exercise(
+    "06b.1",
+    title="What a changed token can reach",
+    kind="predict",
+    compare=_same_positions,
+    hints=(
+        "The causal mask decides which inputs each output reads. Which outputs read token 3?",
+        "Output i reads tokens 0..i. List every i for which 3 is among them.",
+    ),
+)
 def reachable_outputs(changed_position: int, length: int) -> list[int]:
     """Positions i whose row of PyTorch's causal mask lets them see ``changed_position`` (0 = may attend)."""
     allowed = nn.Transformer.generate_square_subsequent_mask(length) == 0  # (T, T), True = may attend
     return [i for i in range(length) if bool(allowed[i, changed_position])]
 
 
-@exercise("06b.2", title="Multiply-adds of one attention step", kind="predict", atol=0.0, rtol=0.0,
-          hints=("Write down the shapes: with a cache there is one query; without, there are t queries. Each "
-                 "meets t keys of size d, and the weights then meet t values of size d.",
-                 "A (n, d) @ (d, m) matrix product costs n·m·d multiply-adds. Add the two products."))
+@exercise(
+    "06b.2",
+    title="Multiply-adds of one attention step",
+    kind="predict",
+    atol=0.0,
+    rtol=0.0,
+    hints=(
+        "Write down the shapes: with a cache there is one query; without, there are t queries. Each "
+        "meets t keys of size d, and the weights then meet t values of size d.",
+        "A (n, d) @ (d, m) matrix product costs n·m·d multiply-adds. Add the two products.",
+    ),
+)
 def attention_multiply_adds(t: int, d_model: int) -> list[int]:
     """[with the cache, recomputing]: (1, d)@(d, t) + (1, t)@(t, d) and (t, d)@(d, t) + (t, t)@(t, d)."""
+
     def product(n: int, inner: int, m: int) -> int:
         return n * inner * m
 
@@ -40,11 +56,18 @@ def attention_multiply_adds(t: int, d_model: int) -> list[int]:
     return [cached, recompute]
 
 
-@exercise("06b.3", title="Size of GPT-2 small's KV cache", kind="understanding", atol=0.0, rtol=0.0,
-          hints=("What does every layer store for every position? How many numbers is that, and how many bytes "
-                 "is one float32?",
-                 "Per layer and position: one key and one value, each as wide as the model. Then multiply by the "
-                 "layers, the positions and 4 bytes."))
+@exercise(
+    "06b.3",
+    title="Size of GPT-2 small's KV cache",
+    kind="understanding",
+    atol=0.0,
+    rtol=0.0,
+    hints=(
+        "What does every layer store for every position? How many numbers is that, and how many bytes is one float32?",
+        "Per layer and position: one key and one value, each as wide as the model. Then multiply by the "
+        "layers, the positions and 4 bytes.",
+    ),
+)
 def cache_bytes(num_layers: int, d_model: int, length: int) -> int:
     """Bytes of the key and value tensors of every layer, allocated on the meta device (shapes only)."""
     one_layer = torch.empty(1, 1, length, d_model, device="meta")  # (B, H, T, hd) float32; heads only reshape it
@@ -57,10 +80,18 @@ def _attention_cases():
         yield tuple(torch.randn(t, d, generator=g) for _ in range(3)), {}
 
 
-@exercise("06b.4", title="A KV cache that keeps nothing", kind="debug", atol=1e-5, rtol=1e-4,
-          calls=lambda: _attention_cases(),
-          hints=("Print the number of keys each query attends to at every step: how many should query t see?",
-                 "Follow cached_k through the loop: when does it ever change?"))
+@exercise(
+    "06b.4",
+    title="A KV cache that keeps nothing",
+    kind="debug",
+    atol=1e-5,
+    rtol=1e-4,
+    calls=lambda: _attention_cases(),
+    hints=(
+        "Print the number of keys each query attends to at every step: how many should query t see?",
+        "Follow cached_k through the loop: when does it ever change?",
+    ),
+)
 def causal_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """(T, d) queries, keys, values -> (T, d) by PyTorch's fused kernel with its own causal mask."""
     return F.scaled_dot_product_attention(q, k, v, is_causal=True)
@@ -75,11 +106,18 @@ def _nucleus_cases():
         yield (torch.softmax(torch.randn(10, generator=g) * 2, dim=0), p), {}
 
 
-@exercise("06b.5", title="A nucleus that drops the crossing token", kind="debug", atol=1e-6,
-          calls=lambda: _nucleus_cases(),
-          hints=("Try probs = [0.5, 0.3, 0.2] with p = 0.6 by hand: which tokens belong to the nucleus, and "
-                 "which does the function keep? Now try p = 0.4.",
-                 "A token belongs to the nucleus when the tokens ranked before it have not yet reached p."))
+@exercise(
+    "06b.5",
+    title="A nucleus that drops the crossing token",
+    kind="debug",
+    atol=1e-6,
+    calls=lambda: _nucleus_cases(),
+    hints=(
+        "Try probs = [0.5, 0.3, 0.2] with p = 0.6 by hand: which tokens belong to the nucleus, and "
+        "which does the function keep? Now try p = 0.4.",
+        "A token belongs to the nucleus when the tokens ranked before it have not yet reached p.",
+    ),
+)
 def nucleus_reference(probs: torch.Tensor, p: float) -> torch.Tensor:
     """(V,), p -> (V,): walk the tokens by (probability, id) in Python floats until the mass reaches p."""
     values = probs.tolist()
@@ -98,12 +136,20 @@ def _same_booleans(answer, expected) -> tuple[bool, str]:
     return list(answer) == expected, "" if list(answer) == expected else f"got {list(answer)}"
 
 
-@exercise("06b.6", title="Does the temperature move the cut?", kind="understanding", compare=_same_booleans,
-          hints=("Dividing every logit by the same positive number: does it change their order? Does it change "
-                 "the probabilities?",
-                 "One cut looks only at the ranking of the tokens, the other adds up their probabilities."))
+@exercise(
+    "06b.6",
+    title="Does the temperature move the cut?",
+    kind="understanding",
+    compare=_same_booleans,
+    hints=(
+        "Dividing every logit by the same positive number: does it change their order? Does it change "
+        "the probabilities?",
+        "One cut looks only at the ranking of the tokens, the other adds up their probabilities.",
+    ),
+)
 def cut_moves(logits: torch.Tensor, temperatures: tuple[float, float], top_k: int, top_p: float) -> list[bool]:
     """[top-k keeps the same tokens at both temperatures, top-p does]: torch.topk and a loop over the tokens."""
+
     def nucleus(probs: list[float]) -> set[int]:
         kept, mass = set(), 0.0
         for i in sorted(range(len(probs)), key=lambda j: (-probs[j], j)):
