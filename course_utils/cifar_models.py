@@ -19,6 +19,23 @@ import torch
 from torch import nn
 
 from .augment import CIFAR_AUGMENTATION, Augmentation
+from .checks import expect_number, expect_positive_int, expect_shape
+
+
+def _check_images(x: torch.Tensor, model: nn.Module, size: int | None = None, min_size: int = 1) -> None:
+    """Refuse, before the first layer does deep inside torch, images that are not (B, 3, H, W) float tensors
+    on the weights' device (``size``: the only H = W the network takes; ``min_size``: the smallest H, W)."""
+    name = type(model).__name__
+    expect_shape(x, (None, 3, size, size), f"{name}'s input x")
+    if min(x.shape[2:]) < min_size:
+        raise ValueError(f"{name}'s input x must be at least {min_size}x{min_size} pixels (it halves them 3 times), "
+                         f"got shape {tuple(x.shape)}")
+    weight = next(model.parameters())
+    if x.dtype != weight.dtype:
+        raise TypeError(f"{name}'s input x must be {str(weight.dtype).removeprefix('torch.')} like its weights, got "
+                        f"{x.dtype}: convert uint8 images with x.float() / 255 and normalise them as the loaders do")
+    if x.device != weight.device:
+        raise ValueError(f"{name}'s input x is on {x.device} but its weights are on {weight.device}: move one of them")
 
 
 class NotesNet(nn.Module):
@@ -26,6 +43,7 @@ class NotesNet(nn.Module):
 
     def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
+        num_classes = expect_positive_int(num_classes, "num_classes")
         self.layers = nn.Sequential(
             nn.Conv2d(3, 32, kernel_size=5, padding=2),  # (B, 3, 32, 32) -> (B, 32, 32, 32)
             nn.MaxPool2d(2),  # -> (B, 32, 16, 16)
@@ -39,11 +57,14 @@ class NotesNet(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, 32, 32) float images -> (B, num_classes) class scores (its linear layer fixes the size)."""
+        _check_images(x, self, size=32)
         return self.layers(x)
 
 
 def conv_bn(c_in: int, c_out: int) -> nn.Sequential:
     """3x3 convolution -> batch normalisation -> ReLU (no conv bias: BatchNorm adds its own shift)."""
+    c_in, c_out = expect_positive_int(c_in, "c_in"), expect_positive_int(c_out, "c_out")
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
 
 
@@ -52,9 +73,11 @@ class Residual(nn.Module):
 
     def __init__(self, channels: int) -> None:
         super().__init__()
+        self.channels = expect_positive_int(channels, "channels")
         self.body = nn.Sequential(conv_bn(channels, channels), conv_bn(channels, channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        expect_shape(x, (None, self.channels, None, None), "Residual's input x")  # (B, C, H, W)
         return x + self.body(x)
 
 
@@ -63,7 +86,8 @@ class SmallResNet(nn.Module):
 
     def __init__(self, num_classes: int = 10, width: int = 16) -> None:
         super().__init__()
-        w = width
+        num_classes = expect_positive_int(num_classes, "num_classes")
+        w = expect_positive_int(width, "width")
         self.layers = nn.Sequential(
             conv_bn(3, w),  # (B, 16, 32, 32)
             conv_bn(w, 2 * w), nn.MaxPool2d(2),  # (B, 32, 16, 16)
@@ -76,6 +100,8 @@ class SmallResNet(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) float images, H and W >= 8 (global pooling takes any size) -> (B, num_classes) scores."""
+        _check_images(x, self, min_size=8)
         return self.layers(x)
 
 
@@ -106,10 +132,14 @@ class Recipe:
 RECIPE_LR = {"notes": 1e-2, "better": 0.05}
 
 
+def _check_recipe_name(name: object) -> None:
+    if not isinstance(name, str) or name not in RECIPE_LR:
+        raise ValueError(f"unknown recipe {name!r}: choose one of {sorted(RECIPE_LR)}")
+
+
 def recipe_augmentation(name: str) -> Augmentation:
     """The training augmentation of a recipe (what the training loader needs before the recipe is built)."""
-    if name not in RECIPE_LR:
-        raise ValueError(f"unknown recipe {name!r}: choose one of {sorted(RECIPE_LR)}")
+    _check_recipe_name(name)
     return CIFAR_AUGMENTATION if name == "better" else Augmentation()
 
 
@@ -125,17 +155,21 @@ def make_recipe(name: str, model: nn.Module, *, epochs: int, steps_per_epoch: in
         lr: the (peak) learning rate; default 0.01 (notes) or 0.05 (better).
 
     Raises:
-        ValueError: an unknown recipe name, a learning rate that is not positive, or fewer than 8 steps in all
-            for the one-cycle schedule.
+        ValueError: an unknown recipe name, a learning rate that is not positive and finite, epochs or
+            steps_per_epoch below 1, or fewer than 8 steps in all for the one-cycle schedule.
+        TypeError: a model that is not an nn.Module, or epochs, steps_per_epoch or lr of the wrong type.
     """
-    if name not in RECIPE_LR:
-        raise ValueError(f"unknown recipe {name!r}: choose one of {sorted(RECIPE_LR)}")
-    lr = RECIPE_LR[name] if lr is None else float(lr)
+    _check_recipe_name(name)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    epochs, steps_per_epoch = expect_positive_int(epochs, "epochs"), expect_positive_int(steps_per_epoch,
+                                                                                         "steps_per_epoch")
+    lr = RECIPE_LR[name] if lr is None else expect_number(lr, "lr")
     if not lr > 0:
         raise ValueError(f"the learning rate must be positive, got {lr}")
     if name == "notes":
-        return Recipe(name, torch.optim.SGD(model.parameters(), lr=lr), nn.CrossEntropyLoss(), recipe_augmentation(name),
-                      lr=lr)
+        return Recipe(name, torch.optim.SGD(model.parameters(), lr=lr), nn.CrossEntropyLoss(),
+                      recipe_augmentation(name), lr=lr)
     total_steps = epochs * steps_per_epoch
     if total_steps < 8:
         raise ValueError(f"the 'better' recipe's one-cycle schedule needs at least 8 steps (a quarter of them to warm "

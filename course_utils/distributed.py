@@ -28,8 +28,11 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import numpy as np
 import torch
 import torch.distributed as dist
+
+from .checks import expect_bool, expect_callable, expect_int, expect_mapping, expect_number
 
 T = TypeVar("T")
 ENV_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
@@ -74,8 +77,12 @@ def read_env(environ: Mapping[str, str] | None = None) -> DistEnv | None:
     Raises:
         ValueError: the environment is half set (some variables missing or empty), a value is not an
             integer, or RANK is not below WORLD_SIZE. The message names what is wrong and how to launch.
+        TypeError: ``environ`` is not a mapping of names to str values.
     """
-    environ = os.environ if environ is None else environ
+    environ = os.environ if environ is None else expect_mapping(environ, "environ", "variable names -> str values")
+    for name in ENV_VARS:
+        if name in environ and not isinstance(environ[name], str):
+            raise TypeError(f"environ[{name!r}] must be a str, as environment variables are, got {environ[name]!r}")
     present = [name for name in ENV_VARS if environ.get(name, "").strip()]
     if not present:
         return None
@@ -91,8 +98,16 @@ def read_env(environ: Mapping[str, str] | None = None) -> DistEnv | None:
 
 
 def default_backend(device: torch.device | str) -> str:
-    """``nccl`` for CUDA devices (GPU to GPU, over NVLink or InfiniBand where present), ``gloo`` otherwise."""
-    return "nccl" if torch.device(device).type == "cuda" else "gloo"
+    """``nccl`` for CUDA devices (GPU to GPU, over NVLink or InfiniBand where present), ``gloo`` otherwise.
+
+    Raises:
+        TypeError, ValueError: ``device`` is not a str or torch.device, or not a device this course knows.
+    """
+    from .device import _parse_device
+
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be a str or torch.device, got {device!r} ({type(device).__name__})")
+    return "nccl" if _parse_device(device).type == "cuda" else "gloo"
 
 
 def pick_device(env: DistEnv | None, device: torch.device | str | None = None) -> torch.device:
@@ -104,9 +119,12 @@ def pick_device(env: DistEnv | None, device: torch.device | str | None = None) -
 
     Raises:
         RuntimeError: LOCAL_RANK names a GPU this machine does not have, or ``device`` cannot join a process group.
+        TypeError: ``env`` is not a DistEnv (what ``read_env`` returns) or None.
     """
     from .device import ENV_VAR, get_device
 
+    if env is not None and not isinstance(env, DistEnv):
+        raise TypeError(f"env must be a DistEnv (what read_env() returns) or None, got {type(env).__name__}")
     local_rank = env.local_rank if env is not None else 0
     if device is None:
         if env is None:
@@ -164,16 +182,19 @@ def init_distributed(device: torch.device | str | None = None, *, backend: str |
         A ``DistContext``; ``ctx.device`` is what to pass as ``device=`` and to ``DDP(device_ids=...)``.
 
     Raises:
-        ValueError: the environment is half set or malformed (see ``read_env``); an unknown backend.
+        ValueError: the environment is half set or malformed (see ``read_env``); an unknown backend; a timeout
+            that is not a positive number of seconds (checked even for a single process).
         RuntimeError: a process group is already initialised, or the device cannot be used.
     """
+    if backend is not None and backend not in ("gloo", "nccl"):
+        raise ValueError(f"backend must be 'gloo' (CPU), 'nccl' (CUDA) or None (pick from the device), got {backend!r}")
+    if not expect_number(timeout, "timeout", minimum=0) > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
     env = read_env()
     chosen = pick_device(env, device)
     if env is None:
         return DistContext(None, None, chosen)
     backend = backend or default_backend(chosen)
-    if backend not in ("gloo", "nccl"):
-        raise ValueError(f"backend must be 'gloo' (CPU) or 'nccl' (CUDA), got {backend!r}")
     if backend == "nccl" and chosen.type != "cuda":
         raise ValueError(f"the nccl backend needs CUDA devices, got {chosen}; use backend='gloo' on the CPU")
     if dist.is_initialized():
@@ -239,9 +260,18 @@ def barrier() -> None:
 
 
 def all_reduce_sum(values: list[float]) -> list[float]:
-    """Sum a few numbers over all processes (e.g. a loss sum and a sample count); as they are for one process."""
+    """Sum a few numbers over all processes (e.g. a loss sum and a sample count); as floats for one process.
+
+    Raises:
+        TypeError: ``values`` is not a list or tuple of real numbers (NaN and inf are summed like others).
+    """
+    if not isinstance(values, (list, tuple)) or not all(
+            isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_)) for v in values):
+        raise TypeError(f"values must be a list of numbers (floats or ints; .item() of a one-value tensor), got "
+                        f"{values!r:.80}")
+    values = [float(v) for v in values]
     if not is_distributed():
-        return list(values)
+        return values
     tensor = torch.tensor(values, dtype=torch.float64, device=_collective_device())  # never on MPS: see pick_device
     dist.all_reduce(tensor)
     return tensor.tolist()
@@ -256,12 +286,19 @@ def gather_objects(obj: Any) -> list[Any]:
     return found
 
 
+def _expect_what(what: object, name: str = "what") -> None:
+    if not isinstance(what, str):
+        raise TypeError(f"{name} must be a str describing the step (e.g. 'writing the checkpoint'), got {what!r:.60}")
+
+
 def run_on_main(fn: Callable[[], T], what: str) -> T:
     """Run ``fn()`` on rank 0 only (file-system work) and hand its result to every process.
 
     If it raises on rank 0, the same exception is raised on every rank, so no process waits for one
     that has stopped. ``what`` (e.g. "checking the checkpoint folder") only documents the call.
     """
+    expect_callable(fn, "fn")
+    _expect_what(what)
     if not is_distributed():
         return fn()
     payload: list[Any] = [None]
@@ -283,6 +320,9 @@ def check_all(error: BaseException | None, what: str) -> None:
     The failing process raises its own ``error``; the others raise a RuntimeError naming the failed
     rank(s) and their messages. Without a process group it just raises ``error`` if there is one.
     """
+    if error is not None and not isinstance(error, BaseException):
+        raise TypeError(f"error must be an exception instance or None, got {error!r:.60} ({type(error).__name__})")
+    _expect_what(what)
     if not is_distributed():
         if error is not None:
             raise error
@@ -298,6 +338,8 @@ def check_all(error: BaseException | None, what: str) -> None:
 
 def on_every_rank(fn: Callable[[], T], what: str) -> T:
     """Run ``fn()`` on every process; if it raises on any of them, every process raises (see ``check_all``)."""
+    expect_callable(fn, "fn")
+    _expect_what(what)
     try:
         value = fn()
     except Exception as err:  # noqa: BLE001 - reported to every process, then raised here
@@ -319,8 +361,10 @@ def epoch_shard(n: int, *, even: bool) -> slice | None:
             False (evaluation): every item is used once; ranks may differ by one item.
 
     Raises:
-        ValueError: fewer items than processes (some rank would get none).
+        ValueError: fewer items than processes (some rank would get none), or n < 0.
+        TypeError: n is not an integer, or even is not True or False.
     """
+    n, even = expect_int(n, "n"), expect_bool(even, "even")
     if not is_distributed():
         return None
     r, w = rank(), world_size()
@@ -339,6 +383,9 @@ def explain_peer_failure(err: BaseException, where: str) -> BaseException:
     Returns a ``DistributedRunError`` (raise it ``from err``) when ``err`` looks like a lost peer under a process
     group of several processes; otherwise ``err`` itself.
     """
+    if not isinstance(err, BaseException):
+        raise TypeError(f"err must be the exception caught, got {err!r:.60} ({type(err).__name__})")
+    _expect_what(where, "where")
     text = str(err).lower()
     dist_error = getattr(dist, "DistError", ())
     if isinstance(err, DistributedRunError) or not is_distributed() or not (

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .checks import expect_callable, expect_mapping, expect_number, expect_positive_int
+
 
 @dataclass
 class RankResult:
@@ -149,10 +151,24 @@ def launch(fn: Callable[..., Any], nprocs: int = 2, args: tuple = (), *, timeout
 
     Raises:
         LaunchError: a process raised, died or outlasted ``timeout`` (message: each rank's fate and last lines).
-        ValueError: ``fn`` cannot reach a spawned process (defined in a notebook or script's ``__main__``).
+        ValueError: ``fn`` cannot reach a spawned process (defined in a notebook or script's ``__main__``); a
+            start method this system lacks; a timeout that is not positive, or a negative grace.
+        TypeError: ``fn`` is not callable, ``args`` not a tuple, ``env`` not a dict of str -> str, or nprocs,
+            threads, timeout or grace of the wrong type. All of this is checked before any process starts.
     """
-    if not isinstance(nprocs, int) or isinstance(nprocs, bool) or nprocs < 1:
-        raise ValueError(f"nprocs must be a positive int, got {nprocs!r}")
+    expect_callable(fn, "fn")
+    nprocs, threads = expect_positive_int(nprocs, "nprocs"), expect_positive_int(threads, "threads")
+    if not isinstance(args, tuple):
+        raise TypeError(f"args must be a tuple of positional arguments, e.g. (x,), got {args!r:.60}")
+    if not expect_number(timeout, "timeout", minimum=0) > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    expect_number(grace, "grace", minimum=0)
+    for name, value in expect_mapping({} if env is None else env, "env", "variable names -> str values").items():
+        if not (isinstance(name, str) and isinstance(value, str)):
+            raise TypeError(f"env must map str names to str values, got {name!r}: {value!r:.60}")
+    if start_method is not None and start_method not in multiprocessing.get_all_start_methods():
+        raise ValueError(f"start_method must be one of {multiprocessing.get_all_start_methods()} or None, "
+                         f"got {start_method!r}")
     method = start_method or default_start_method()
     if method == "spawn" and getattr(fn, "__module__", None) == "__main__":
         raise ValueError(f"{getattr(fn, '__name__', fn)!r} is defined in __main__ (a notebook or the script itself), "

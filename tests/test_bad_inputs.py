@@ -25,10 +25,12 @@ import importlib
 import inspect
 import io
 import linecache
+import multiprocessing
 import os
 import pkgutil
 import re
 import shutil
+import socket
 import sys
 import tempfile
 import traceback
@@ -55,11 +57,14 @@ from course_utils import augment as aug  # noqa: E402
 from course_utils import checkpoint as ckpt  # noqa: E402
 from course_utils import checks as chk  # noqa: E402
 from course_utils import cifar10 as cif  # noqa: E402
+from course_utils import cifar_models as cm  # noqa: E402
 from course_utils import decoding as dec  # noqa: E402
 from course_utils import device as dev  # noqa: E402
+from course_utils import distributed as dst  # noqa: E402
 from course_utils import epoch as ep  # noqa: E402
 from course_utils import exercises as ex  # noqa: E402
 from course_utils import images as img  # noqa: E402
+from course_utils import launch as lch  # noqa: E402
 from course_utils import loaders as ld  # noqa: E402
 from course_utils import memory as mem  # noqa: E402
 from course_utils import mode as md  # noqa: E402
@@ -88,6 +93,11 @@ EXEMPT = {
     "cifar10.CIFAR10_STD": "a constant tuple of floats",
     "cifar10.CIFAR10_URL": "a constant URL",
     "cifar10.SYNTHETIC_ENV": "a constant variable name (the variable itself has cases under load_cifar10)",
+    "cifar_models.DEFAULT_RECIPE": "a constant dict of names (make_recipe has cases for unknown names)",
+    "cifar_models.MODELS": "a constant dict of the two classes (each has cases)",
+    "cifar_models.RECIPE_LR": "a constant dict of learning rates",
+    "distributed.DEFAULT_TIMEOUT_S": "a constant number (init_distributed's timeout has cases)",
+    "distributed.ENV_VARS": "a constant tuple of variable names (the variables have cases under read_env)",
     "epoch.DEFERRED_CHECK_STEPS": "a constant number",
     "epoch.LossFn": "a type alias for annotations",
     "epoch.Metric": "a type alias for annotations",
@@ -683,6 +693,111 @@ good(F10 + "synthetic_cifar10", "shapes and dtypes", lambda: cif.synthetic_cifar
 good(F10 + "CifarUnavailableError", "is a RuntimeError", lambda: cif.CifarUnavailableError("x"),
      lambda e: isinstance(e, RuntimeError))
 
+# ============================================================================= cifar_models
+CM = "cifar_models."
+
+
+@functools.cache
+def notes_net() -> nn.Module:
+    torch.manual_seed(0)
+    return cm.NotesNet().eval()
+
+
+@functools.cache
+def small_resnet() -> nn.Module:
+    torch.manual_seed(0)
+    return cm.SmallResNet(width=2).eval()
+
+
+def recipe(name: str = "better", model: Any = None, **overrides: Any) -> Callable[[], Any]:
+    """A call of make_recipe on a tiny model (2 epochs of 4 steps) with some arguments changed."""
+    kwargs = {"epochs": 2, "steps_per_epoch": 4, **overrides}
+    return lambda: cm.make_recipe(name, linear() if model is None else model, **kwargs)
+
+
+NN = CM + "NotesNet"
+bad(NN, "num_classes 0", lambda: cm.NotesNet(0), ValueError, r"num_classes must be a positive integer")
+bad(NN, "num_classes '10'", lambda: cm.NotesNet("10"), TypeError, r"num_classes must be a positive integer")
+good(NN, "numpy num_classes", lambda: cm.NotesNet(np.int64(4)), lambda m: m.layers[-1].out_features == 4)
+NF = NN + ".forward"
+bad(NF, "28x28 images", lambda: notes_net()(x3(2, 3, 28, 28)), ValueError,
+    r"NotesNet's input x must have size 32 in dimension 2 \(\*, 3, 32, 32\)")
+bad(NF, "greyscale images", lambda: notes_net()(x3(2, 1, 32, 32)), ValueError, r"must have size 3 in dimension 1")
+bad(NF, "channels last (B, H, W, C)", lambda: notes_net()(x3(2, 32, 32, 3)), ValueError,
+    r"must have size 3 in dimension 1")
+bad(NF, "one image without its batch axis", lambda: notes_net()(x3(3, 32, 32)), ValueError,
+    r"must have 4 dimensions \(\*, 3, 32, 32\)")
+bad(NF, "uint8 images", lambda: notes_net()(torch.zeros(1, 3, 32, 32, dtype=torch.uint8)), TypeError,
+    r"must be float32 like its weights, got torch.uint8: convert uint8 images with x.float\(\) / 255")
+bad(NF, "float64 images", lambda: notes_net()(x3(1, 3, 32, 32, dtype=torch.float64)), TypeError,
+    r"must be float32 like its weights, got torch.float64")
+bad(NF, "images on another device", lambda: notes_net()(meta(1, 3, 32, 32)), ValueError,
+    r"input x is on meta but its weights are on cpu")
+bad(NF, "a NumPy array", lambda: notes_net()(np.zeros((1, 3, 32, 32), np.float32)), TypeError,
+    r"x must be a torch.Tensor, got ndarray")
+good(NF, "empty batch", lambda: notes_net()(x3(0, 3, 32, 32)), lambda out: out.shape == (0, 10))
+good(NF, "class scores", lambda: notes_net()(x3(2, 3, 32, 32)), lambda out: out.shape == (2, 10)
+     and bool(out.isfinite().all()))
+SR = CM + "SmallResNet"
+bad(SR, "width 0", lambda: cm.SmallResNet(width=0), ValueError, r"width must be a positive integer")
+bad(SR, "num_classes 2.0", lambda: cm.SmallResNet(2.0), TypeError, r"num_classes must be a positive integer")
+good(SR, "width 2", lambda: cm.SmallResNet(3, width=2), lambda m: (m.layers[-1].in_features,
+                                                                   m.layers[-1].out_features) == (16, 3))
+SF = SR + ".forward"
+bad(SF, "4x4 images (pooled to nothing)", lambda: small_resnet()(x3(1, 3, 4, 4)), ValueError,
+    r"SmallResNet's input x must be at least 8x8 pixels")
+bad(SF, "channels last", lambda: small_resnet()(x3(1, 8, 8, 3)), ValueError, r"must have size 3 in dimension 1")
+bad(SF, "2-D input", lambda: small_resnet()(x3(3, 32)), ValueError, r"must have 4 dimensions \(\*, 3, \*, \*\)")
+bad(SF, "uint8 images", lambda: small_resnet()(torch.zeros(1, 3, 8, 8, dtype=torch.uint8)), TypeError,
+    r"must be float32 like its weights, got torch.uint8")
+good(SF, "any size from 8x8 (global pooling)", lambda: (small_resnet()(x3(2, 3, 8, 8)),
+                                                        small_resnet()(x3(1, 3, 20, 12))),
+     lambda r: r[0].shape == (2, 10) and r[1].shape == (1, 10))
+RS = CM + "Residual"
+bad(RS, "channels 0", lambda: cm.Residual(0), ValueError, r"channels must be a positive integer")
+bad(RS, "channels None", lambda: cm.Residual(None), TypeError, r"channels must be a positive integer")
+good(RS, "keeps the channel count", lambda: cm.Residual(4), lambda r: r.channels == 4)
+RF = RS + ".forward"
+bad(RF, "another channel count", lambda: cm.Residual(4)(x3(1, 3, 4, 4)), ValueError,
+    r"Residual's input x must have size 4 in dimension 1")
+bad(RF, "3-D input", lambda: cm.Residual(4)(x3(4, 4, 4)), ValueError, r"must have 4 dimensions")
+good(RF, "a zero body gives the identity", lambda: (lambda r, x: (nn.init.zeros_(r.body[1][1].weight), r(x), x))(
+    cm.Residual(4).eval(), x3(1, 4, 3, 3)), lambda r: torch.equal(r[1], r[2]))
+CB = CM + "conv_bn"
+bad(CB, "c_out 0", lambda: cm.conv_bn(3, 0), ValueError, r"c_out must be a positive integer")
+bad(CB, "c_in a float", lambda: cm.conv_bn(3.0, 4), TypeError, r"c_in must be a positive integer")
+good(CB, "keeps H and W, output >= 0", lambda: cm.conv_bn(3, 5)(x3(2, 3, 6, 6)),
+     lambda out: out.shape == (2, 5, 6, 6) and bool((out >= 0).all()))
+RA = CM + "recipe_augmentation"
+bad(RA, "unknown name", lambda: cm.recipe_augmentation("fast"), ValueError,
+    r"unknown recipe 'fast': choose one of \['better', 'notes'\]")
+bad(RA, "a list", lambda: cm.recipe_augmentation(["notes"]), ValueError, r"unknown recipe \['notes'\]")
+good(RA, "notes: none; better: crop + flip", lambda: (cm.recipe_augmentation("notes"),
+                                                       cm.recipe_augmentation("better")),
+     lambda r: not r[0].active and r[1] == aug.CIFAR_AUGMENTATION)
+MR = CM + "make_recipe"
+bad(MR, "unknown name", recipe("fast"), ValueError, r"unknown recipe 'fast'")
+bad(MR, "name capitalised", recipe("Better"), ValueError, r"unknown recipe 'Better': choose one of")
+bad(MR, "model a string", recipe(model="resnet"), TypeError, r"model must be a torch.nn.Module, got str")
+bad(MR, "epochs 0", recipe(epochs=0), ValueError, r"epochs must be a positive integer")
+bad(MR, "epochs '2'", recipe(epochs="2"), TypeError, r"epochs must be a positive integer")
+bad(MR, "epochs 2.5", recipe(epochs=2.5), TypeError, r"epochs must be a positive integer")
+bad(MR, "notes recipe, steps_per_epoch -1", recipe("notes", steps_per_epoch=-1), ValueError,
+    r"steps_per_epoch must be a positive integer")
+bad(MR, "lr 0", recipe(lr=0.0), ValueError, r"learning rate must be positive, got 0")
+bad(MR, "lr inf", recipe(lr=float("inf")), ValueError, r"lr must be a finite number")
+bad(MR, "lr NaN", recipe("notes", lr=float("nan")), ValueError, r"lr must be a finite number")
+bad(MR, "lr '0.1'", recipe(lr="0.1"), TypeError, r"lr must be a finite number")
+bad(MR, "one-cycle shorter than 8 steps", recipe(epochs=1), ValueError, r"needs at least 8 steps")
+good(MR, "NumPy lr and epochs", recipe(lr=np.float32(0.25), epochs=np.int64(2)),
+     lambda r: r.scheduler.total_steps == 8 and r.lr == 0.25 and r.scheduler_interval == "step")
+good(MR, "notes: one step is enough", recipe("notes", epochs=1, steps_per_epoch=1),
+     lambda r: r.scheduler is None and r.lr == 0.01 and not r.augment.active)
+good(CM + "Recipe", "a plain record", lambda: cm.Recipe("x", sgd(linear()), nn.CrossEntropyLoss(), aug.Augmentation()),
+     lambda r: r.scheduler is None and r.scheduler_interval == "epoch")
+good(CM + "Recipe.describe", "the better recipe in one line", lambda: recipe()().describe(),
+     lambda s: s.startswith("better: SGD(lr=0.05), OneCycleLR per step, cross-entropy (label smoothing 0.1)"))
+
 # ============================================================================= decoding
 D = "decoding."
 good(D + "SearchResult", "a plain record", lambda: dec.SearchResult(*(torch.zeros(1, 1, 1),) * 5),
@@ -771,6 +886,161 @@ good(V + "synchronize", "cpu is a no-op", lambda: dev.synchronize("cpu"), lambda
 bad(V + "model_device", "not a module", lambda: dev.model_device("model"), TypeError,
     r"model must be a torch.nn.Module, got str")
 good(V + "model_device", "no parameters", lambda: dev.model_device(nn.ReLU()), lambda d: d == torch.device("cpu"))
+
+# ============================================================================= distributed
+# One process, no process group: every function must act as the identity / rank 0 of 1, or refuse its input.
+# Runs of several processes are tests/test_distributed.py's.
+DI = "distributed."
+NO_TORCHRUN = {name: None for name in dst.ENV_VARS}  # unset torchrun's variables for a call (with_env)
+TORCHRUN = {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}
+
+
+def torchrun_env(**changes: str | None) -> dict[str, str]:
+    """torchrun's variables for a run of one process, some changed (None: left out)."""
+    return {k: v for k, v in {**TORCHRUN, **changes}.items() if v is not None}
+
+
+def entered(make: Callable[[], Any]) -> Callable[[], Any]:
+    """A call that enters the context manager ``make()`` and returns what ``with ... as`` gave."""
+    def run() -> Any:
+        with make() as value:
+            return value
+    return run
+
+
+RE = DI + "read_env"
+good(RE, "nothing set: a single process", lambda: dst.read_env({}), lambda r: r is None)
+good(RE, "only blank values", lambda: dst.read_env({"RANK": " ", "WORLD_SIZE": ""}), lambda r: r is None)
+bad(RE, "only RANK set", lambda: dst.read_env({"RANK": "0"}), ValueError,
+    r"half set: RANK is set but WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT are not; start the processes "
+    r"with torchrun")
+bad(RE, "MASTER_PORT missing", lambda: dst.read_env(torchrun_env(MASTER_PORT=None)), ValueError,
+    r"half set: .* but MASTER_PORT is not")
+bad(RE, "RANK not an integer", lambda: dst.read_env(torchrun_env(RANK="zero")), ValueError,
+    r"RANK='zero' is not an integer")
+bad(RE, "RANK = WORLD_SIZE", lambda: dst.read_env(torchrun_env(RANK="1")), ValueError, r"RANK=1 must be in \[0, 0\]")
+bad(RE, "WORLD_SIZE 0", lambda: dst.read_env(torchrun_env(WORLD_SIZE="0")), ValueError, r"WORLD_SIZE=0 must be >= 1")
+bad(RE, "MASTER_PORT 70000", lambda: dst.read_env(torchrun_env(MASTER_PORT="70000")), ValueError,
+    r"MASTER_PORT=70000 must be in \[1, 65535\]")
+bad(RE, "environ a list", lambda: dst.read_env(["RANK=0"]), TypeError, r"environ must be a dict of variable names")
+bad(RE, "an int value", lambda: dst.read_env({**TORCHRUN, "RANK": 0}), TypeError,
+    r"environ\['RANK'\] must be a str, as environment variables are, got 0")
+good(RE, "a full environment, spaces around", lambda: dst.read_env(torchrun_env(WORLD_SIZE="2", RANK=" 1 ")),
+     lambda e: e == dst.DistEnv(1, 2, 0, "127.0.0.1", 29500))
+good(RE, "os.environ by default", with_env(dst.read_env, **NO_TORCHRUN), lambda r: r is None)
+good(DI + "DistEnv", "a plain frozen record", lambda: dst.DistEnv(0, 1, 0, "h", 1),
+     lambda e: e.world_size == 1 and e.__dataclass_params__.frozen)
+DC = DI + "DistContext"
+CPU = torch.device("cpu")
+
+
+def two_ranks() -> dst.DistContext:
+    """The context rank 1 of 2 would have (built by hand: no process group is joined)."""
+    return dst.DistContext(dst.DistEnv(1, 2, 1, "h", 1), "gloo", CPU)
+
+
+good(DC, "single process", lambda: dst.DistContext(None, None, CPU), lambda c: c.env is None and c.backend is None)
+good(DC + ".rank", "0 alone, 1 of 2", lambda: (dst.DistContext(None, None, CPU).rank, two_ranks().rank),
+     lambda r: r == (0, 1))
+good(DC + ".world_size", "1 alone, 2 of 2", lambda: (dst.DistContext(None, None, CPU).world_size,
+                                                     two_ranks().world_size), lambda r: r == (1, 2))
+good(DC + ".local_rank", "0 alone, 1 of 2", lambda: (dst.DistContext(None, None, CPU).local_rank,
+                                                     two_ranks().local_rank), lambda r: r == (0, 1))
+good(DC + ".is_main", "alone yes, rank 1 no", lambda: (dst.DistContext(None, None, CPU).is_main, two_ranks().is_main),
+     lambda r: r == (True, False))
+DB = DI + "default_backend"
+bad(DB, "unknown device", lambda: dst.default_backend("gpu"), ValueError, r"Unknown device 'gpu'")
+bad(DB, "None", lambda: dst.default_backend(None), TypeError, r"device must be a str or torch.device, got None")
+good(DB, "nccl for CUDA, gloo for the CPU", lambda: (dst.default_backend("cuda:1"), dst.default_backend(CPU)),
+     lambda r: r == ("nccl", "gloo"))
+PD = DI + "pick_device"
+bad(PD, "env a dict of variables", lambda: dst.pick_device(TORCHRUN), TypeError,
+    r"env must be a DistEnv \(what read_env\(\) returns\) or None, got dict")
+bad(PD, "unknown device", lambda: dst.pick_device(None, "gpu"), ValueError, r"Unknown device 'gpu'")
+bad(PD, "mps under torchrun", lambda: dst.pick_device(dst.DistEnv(0, 2, 0, "h", 1), "mps"), RuntimeError,
+    r"'mps'")
+if not torch.cuda.is_available():
+    bad(PD, "cuda without CUDA", lambda: dst.pick_device(dst.DistEnv(0, 2, 0, "h", 1), "cuda"), RuntimeError,
+        r"CUDA is not available")
+good(PD, "a single process on the CPU", lambda: dst.pick_device(None, "cpu"), lambda d: d == CPU)
+good(PD, "COURSE_DEVICE=cpu under torchrun", with_env(lambda: dst.pick_device(dst.DistEnv(0, 2, 0, "h", 1)),
+                                                      COURSE_DEVICE="cpu"), lambda d: d == CPU)
+ID = DI + "init_distributed"
+bad(ID, "half-set environment (RANK only)", with_env(dst.init_distributed, **{**NO_TORCHRUN, "RANK": "0"}),
+    ValueError, r"half set: RANK is set but WORLD_SIZE")
+bad(ID, "WORLD_SIZE 'two'", with_env(dst.init_distributed, **{**TORCHRUN, "WORLD_SIZE": "two"}), ValueError,
+    r"WORLD_SIZE='two' is not an integer")
+bad(ID, "nccl on the CPU", with_env(lambda: dst.init_distributed("cpu", backend="nccl"), **TORCHRUN), ValueError,
+    r"the nccl backend needs CUDA devices, got cpu")
+bad(ID, "backend 'mpi', even alone", with_env(lambda: dst.init_distributed("cpu", backend="mpi"), **NO_TORCHRUN),
+    ValueError, r"backend must be 'gloo' \(CPU\), 'nccl' \(CUDA\) or None")
+bad(ID, "timeout 0", with_env(lambda: dst.init_distributed("cpu", timeout=0), **NO_TORCHRUN), ValueError,
+    r"timeout must be a positive number of seconds")
+bad(ID, "timeout '600'", with_env(lambda: dst.init_distributed("cpu", timeout="600"), **NO_TORCHRUN), TypeError,
+    r"timeout must be a finite number")
+bad(ID, "unknown device", with_env(lambda: dst.init_distributed("gpu"), **NO_TORCHRUN), ValueError,
+    r"Unknown device 'gpu'")
+good(ID, "no torchrun variables: one process", with_env(lambda: dst.init_distributed("cpu"), **NO_TORCHRUN),
+     lambda c: (c.env, c.backend, c.device, c.world_size) == (None, None, CPU, 1) and not dst.is_distributed())
+bad(DI + "distributed", "half-set environment",
+    with_env(entered(dst.distributed), **{**NO_TORCHRUN, "WORLD_SIZE": "2"}), ValueError,
+    r"half set: WORLD_SIZE is set but RANK")
+good(DI + "distributed", "one process", with_env(entered(lambda: dst.distributed("cpu")), **NO_TORCHRUN),
+     lambda c: c.rank == 0 and c.is_main and c.env is None)
+good(DI + "destroy_distributed", "without a group, twice", lambda: (dst.destroy_distributed(),
+                                                                    dst.destroy_distributed()),
+     lambda r: r == (None, None))
+good(DI + "is_distributed", "one process", dst.is_distributed, lambda r: r is False)
+good(DI + "rank", "one process", dst.rank, lambda r: r == 0)
+good(DI + "world_size", "one process", dst.world_size, lambda r: r == 1)
+good(DI + "is_main_process", "one process", dst.is_main_process, lambda r: r is True)
+good(DI + "barrier", "one process: returns at once", dst.barrier, lambda r: r is None)
+AR = DI + "all_reduce_sum"
+good(AR, "one process: the numbers, as floats", lambda: dst.all_reduce_sum((1, 2.5, np.float32(0.5))),
+     lambda r: r == [1.0, 2.5, 0.5] and all(type(v) is float for v in r))
+good(AR, "NaN is summed like the rest", lambda: dst.all_reduce_sum([float("nan")]), lambda r: r[0] != r[0])
+good(AR, "empty list", lambda: dst.all_reduce_sum([]), lambda r: r == [])
+bad(AR, "a single number", lambda: dst.all_reduce_sum(3.0), TypeError, r"values must be a list of numbers")
+bad(AR, "a string", lambda: dst.all_reduce_sum("12"), TypeError, r"values must be a list of numbers")
+bad(AR, "a tensor inside", lambda: dst.all_reduce_sum([torch.tensor(1.0)]), TypeError,
+    r"values must be a list of numbers.*\.item\(\)")
+bad(AR, "None inside", lambda: dst.all_reduce_sum([1.0, None]), TypeError, r"values must be a list of numbers")
+good(DI + "gather_objects", "one process: [obj]", lambda: (dst.gather_objects({"a": 1}), dst.gather_objects(None)),
+     lambda r: r == ([{"a": 1}], [None]))
+RM = DI + "run_on_main"
+bad(RM, "fn not callable", lambda: dst.run_on_main("load", "loading"), TypeError, r"fn must be callable, got 'load'")
+bad(RM, "what not a str", lambda: dst.run_on_main(lambda: 1, 5), TypeError, r"what must be a str")
+bad(RM, "fn's own error reaches the caller", lambda: dst.run_on_main(lambda: dst.read_env({"RANK": "0"}), "reading"),
+    ValueError, r"half set")
+good(RM, "fn's result", lambda: dst.run_on_main(lambda: 3, "counting"), lambda r: r == 3)
+CA = DI + "check_all"
+good(CA, "no error", lambda: dst.check_all(None, "saving"), lambda r: r is None)
+bad(CA, "the error is raised", lambda: dst.check_all(OSError("disk full"), "saving"), OSError, r"disk full")
+bad(CA, "error a string", lambda: dst.check_all("disk full", "saving"), TypeError,
+    r"error must be an exception instance or None, got 'disk full'")
+bad(CA, "error a class", lambda: dst.check_all(OSError, "saving"), TypeError, r"error must be an exception instance")
+bad(CA, "what None", lambda: dst.check_all(None, None), TypeError, r"what must be a str")
+OE = DI + "on_every_rank"
+bad(OE, "fn not callable", lambda: dst.on_every_rank(None, "checking"), TypeError, r"fn must be callable, got None")
+bad(OE, "what a number", lambda: dst.on_every_rank(lambda: 1, 3), TypeError, r"what must be a str")
+bad(OE, "fn's own error reaches the caller", lambda: dst.on_every_rank(lambda: ckpt.check_writable(None), "checking"),
+    TypeError, r"folder must be a folder path")
+good(OE, "fn's result", lambda: dst.on_every_rank(lambda: 4, "counting"), lambda r: r == 4)
+ES = DI + "epoch_shard"
+good(ES, "one process: the whole epoch (None)", lambda: (dst.epoch_shard(10, even=True),
+                                                         dst.epoch_shard(np.int64(0), even=False)),
+     lambda r: r == (None, None))
+bad(ES, "n -1", lambda: dst.epoch_shard(-1, even=True), ValueError, r"n must be an integer >= 0")
+bad(ES, "n 2.5", lambda: dst.epoch_shard(2.5, even=True), TypeError, r"n must be an integer")
+bad(ES, "even 'yes'", lambda: dst.epoch_shard(4, even="yes"), TypeError, r"even must be True or False")
+EP = DI + "explain_peer_failure"
+good(EP, "one process: the error itself", lambda: (lambda e: (dst.explain_peer_failure(e, "in epoch 1"), e))(
+    RuntimeError("Connection reset by peer")), lambda r: r[0] is r[1])
+bad(EP, "err a string", lambda: dst.explain_peer_failure("timeout", "in epoch 1"), TypeError,
+    r"err must be the exception caught, got 'timeout'")
+bad(EP, "where None", lambda: dst.explain_peer_failure(RuntimeError("x"), None), TypeError, r"where must be a str")
+good(DI + "DistributedRunError", "is a RuntimeError", lambda: dst.DistributedRunError("x"),
+     lambda e: isinstance(e, RuntimeError))
 
 # ============================================================================= epoch
 E = "epoch."
@@ -1065,6 +1335,47 @@ bad(DA, "sizes differ", lambda: img.dataset_to_arrays([(images_u8(1)[0], 0), (im
     r"pass size=\(H, W\)")
 good(DA, "greyscale resize", lambda: img.dataset_to_arrays([(images_u8(1)[0], 1)], size=4, channels=1),
      lambda r: r[0].shape == (1, 4, 4, 1) and r[1].tolist() == [1])
+
+# ============================================================================= launch
+# Every refusal comes before a process starts; the one real launch (fork, one process) is test_distributed's.
+LA = "launch."
+
+
+def one() -> int:
+    return 1
+
+
+def from_main() -> int:
+    return 1
+
+
+from_main.__module__ = "__main__"  # as if defined in a notebook: a spawned process could not import it
+
+LN = LA + "launch"
+bad(LN, "nprocs 0", lambda: lch.launch(one, 0), ValueError, r"nprocs must be a positive integer")
+bad(LN, "nprocs '2'", lambda: lch.launch(one, "2"), TypeError, r"nprocs must be a positive integer")
+bad(LN, "nprocs True", lambda: lch.launch(one, True), TypeError, r"nprocs must be a positive integer")
+bad(LN, "fn a string", lambda: lch.launch("train", 1), TypeError, r"fn must be callable, got 'train'")
+bad(LN, "args a single value", lambda: lch.launch(one, 1, 5), TypeError, r"args must be a tuple")
+bad(LN, "timeout 0", lambda: lch.launch(one, 1, timeout=0), ValueError, r"timeout must be a positive number")
+bad(LN, "timeout '60'", lambda: lch.launch(one, 1, timeout="60"), TypeError, r"timeout must be a finite number")
+bad(LN, "negative grace", lambda: lch.launch(one, 1, grace=-1), ValueError, r"grace must be a finite number >= 0")
+bad(LN, "threads 0", lambda: lch.launch(one, 1, threads=0), ValueError, r"threads must be a positive integer")
+bad(LN, "start_method 'thread'", lambda: lch.launch(one, 1, start_method="thread"), ValueError,
+    r"start_method must be one of \[.*'spawn'.*\] or None, got 'thread'")
+bad(LN, "env with an int value", lambda: lch.launch(one, 1, env={"SEED": 1}), TypeError,
+    r"env must map str names to str values, got 'SEED': 1")
+bad(LN, "env a list", lambda: lch.launch(one, 1, env=["SEED=1"]), TypeError, r"env must be a dict of variable names")
+bad(LN, "spawn with a function from __main__", lambda: lch.launch(from_main, 1, start_method="spawn"), ValueError,
+    r"'from_main' is defined in __main__ .*move it into a .py module")
+good(LA + "RankResult", "a plain record", lambda: lch.RankResult(0, 7, ""), lambda r: (r.rank, r.value) == (0, 7))
+good(LA + "LaunchError", "a RuntimeError with every rank's fate",
+     lambda: lch.LaunchError("1 of 2 processes failed", [0, 1], ["", "Traceback ..."], ["", ""]),
+     lambda e: isinstance(e, RuntimeError) and e.exitcodes == [0, 1] and str(e) == "1 of 2 processes failed")
+good(LA + "default_start_method", "one this system has", lch.default_start_method,
+     lambda m: m in multiprocessing.get_all_start_methods() and (m == "fork" or not sys.platform.startswith("linux")))
+good(LA + "free_port", "a port that can be bound", lch.free_port,
+     lambda p: 1 <= p <= 65535 and (lambda s: (s.bind(("127.0.0.1", p)), s.close()))(socket.socket()) is not None)
 
 # ============================================================================= loaders
 L = "loaders."
