@@ -28,12 +28,16 @@ def _check_images(x: torch.Tensor, model: nn.Module, size: int | None = None, mi
     name = type(model).__name__
     expect_shape(x, (None, 3, size, size), f"{name}'s input x")
     if min(x.shape[2:]) < min_size:
-        raise ValueError(f"{name}'s input x must be at least {min_size}x{min_size} pixels (it halves them 3 times), "
-                         f"got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"{name}'s input x must be at least {min_size}x{min_size} pixels (it halves them 3 times), "
+            f"got shape {tuple(x.shape)}"
+        )
     weight = next(model.parameters())
     if x.dtype != weight.dtype:
-        raise TypeError(f"{name}'s input x must be {str(weight.dtype).removeprefix('torch.')} like its weights, got "
-                        f"{x.dtype}: convert uint8 images with x.float() / 255 and normalise them as the loaders do")
+        raise TypeError(
+            f"{name}'s input x must be {str(weight.dtype).removeprefix('torch.')} like its weights, got "
+            f"{x.dtype}: convert uint8 images with x.float() / 255 and normalise them as the loaders do"
+        )
     if x.device != weight.device:
         raise ValueError(f"{name}'s input x is on {x.device} but its weights are on {weight.device}: move one of them")
 
@@ -90,12 +94,16 @@ class SmallResNet(nn.Module):
         w = expect_positive_int(width, "width")
         self.layers = nn.Sequential(
             conv_bn(3, w),  # (B, 16, 32, 32)
-            conv_bn(w, 2 * w), nn.MaxPool2d(2),  # (B, 32, 16, 16)
+            conv_bn(w, 2 * w),
+            nn.MaxPool2d(2),  # (B, 32, 16, 16)
             Residual(2 * w),  # (B, 32, 16, 16)
-            conv_bn(2 * w, 4 * w), nn.MaxPool2d(2),  # (B, 64, 8, 8)
-            conv_bn(4 * w, 8 * w), nn.MaxPool2d(2),  # (B, 128, 4, 4)
+            conv_bn(2 * w, 4 * w),
+            nn.MaxPool2d(2),  # (B, 64, 8, 8)
+            conv_bn(4 * w, 8 * w),
+            nn.MaxPool2d(2),  # (B, 128, 4, 4)
             Residual(8 * w),  # (B, 128, 4, 4)
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),  # (B, 128): one average per channel
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),  # (B, 128): one average per channel
             nn.Linear(8 * w, num_classes),  # (B, 10)
         )
 
@@ -162,24 +170,40 @@ def make_recipe(name: str, model: nn.Module, *, epochs: int, steps_per_epoch: in
     _check_recipe_name(name)
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    epochs, steps_per_epoch = expect_positive_int(epochs, "epochs"), expect_positive_int(steps_per_epoch,
-                                                                                         "steps_per_epoch")
+    epochs, steps_per_epoch = (
+        expect_positive_int(epochs, "epochs"),
+        expect_positive_int(steps_per_epoch, "steps_per_epoch"),
+    )
     lr = RECIPE_LR[name] if lr is None else expect_number(lr, "lr")
     if not lr > 0:
         raise ValueError(f"the learning rate must be positive, got {lr}")
     if name == "notes":
-        return Recipe(name, torch.optim.SGD(model.parameters(), lr=lr), nn.CrossEntropyLoss(),
-                      recipe_augmentation(name), lr=lr)
+        return Recipe(
+            name, torch.optim.SGD(model.parameters(), lr=lr), nn.CrossEntropyLoss(), recipe_augmentation(name), lr=lr
+        )
     total_steps = epochs * steps_per_epoch
     if total_steps < 8:
-        raise ValueError(f"the 'better' recipe's one-cycle schedule needs at least 8 steps (a quarter of them to warm "
-                         f"up), got {epochs} epoch(s) x {steps_per_epoch} step(s): train longer, on more images or "
-                         "with a smaller batch, or use the 'notes' recipe")
+        raise ValueError(
+            f"the 'better' recipe's one-cycle schedule needs at least 8 steps (a quarter of them to warm "
+            f"up), got {epochs} epoch(s) x {steps_per_epoch} step(s): train longer, on more images or "
+            "with a smaller batch, or use the 'notes' recipe"
+        )
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=total_steps, pct_start=0.25)
-    return Recipe(name, optimizer, nn.CrossEntropyLoss(label_smoothing=0.1), recipe_augmentation(name), scheduler,
-                  "step", lr)
+    return Recipe(
+        name, optimizer, nn.CrossEntropyLoss(label_smoothing=0.1), recipe_augmentation(name), scheduler, "step", lr
+    )
 
 
-__all__ = ["DEFAULT_RECIPE", "MODELS", "RECIPE_LR", "NotesNet", "Recipe", "Residual", "SmallResNet", "conv_bn",
-           "make_recipe", "recipe_augmentation"]
+__all__ = [
+    "DEFAULT_RECIPE",
+    "MODELS",
+    "RECIPE_LR",
+    "NotesNet",
+    "Recipe",
+    "Residual",
+    "SmallResNet",
+    "conv_bn",
+    "make_recipe",
+    "recipe_augmentation",
+]

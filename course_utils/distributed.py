@@ -37,8 +37,10 @@ from .checks import expect_bool, expect_callable, expect_int, expect_mapping, ex
 T = TypeVar("T")
 ENV_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 DEFAULT_TIMEOUT_S = 600.0  # a collective that waits longer than this for a peer raises instead of hanging
-LAUNCH_HINT = ("start the processes with torchrun (e.g. `torchrun --nproc_per_node=2 script.py`), which sets all "
-               f"of {', '.join(ENV_VARS)}, or unset them all to run as a single process")
+LAUNCH_HINT = (
+    "start the processes with torchrun (e.g. `torchrun --nproc_per_node=2 script.py`), which sets all "
+    f"of {', '.join(ENV_VARS)}, or unset them all to run as a single process"
+)
 
 
 class DistributedRunError(RuntimeError):
@@ -88,13 +90,19 @@ def read_env(environ: Mapping[str, str] | None = None) -> DistEnv | None:
         return None
     missing = [name for name in ENV_VARS if name not in present]
     if missing:
-        raise ValueError(f"the torch.distributed environment is half set: {', '.join(present)} "
-                         f"{'is' if len(present) == 1 else 'are'} set but {', '.join(missing)} "
-                         f"{'is' if len(missing) == 1 else 'are'} not; {LAUNCH_HINT}")
+        raise ValueError(
+            f"the torch.distributed environment is half set: {', '.join(present)} "
+            f"{'is' if len(present) == 1 else 'are'} set but {', '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not; {LAUNCH_HINT}"
+        )
     world_size = _int_var(environ, "WORLD_SIZE", 1)
-    return DistEnv(rank=_int_var(environ, "RANK", 0, world_size - 1), world_size=world_size,
-                   local_rank=_int_var(environ, "LOCAL_RANK", 0), master_addr=environ["MASTER_ADDR"].strip(),
-                   master_port=_int_var(environ, "MASTER_PORT", 1, 65535))
+    return DistEnv(
+        rank=_int_var(environ, "RANK", 0, world_size - 1),
+        world_size=world_size,
+        local_rank=_int_var(environ, "LOCAL_RANK", 0),
+        master_addr=environ["MASTER_ADDR"].strip(),
+        master_port=_int_var(environ, "MASTER_PORT", 1, 65535),
+    )
 
 
 def default_backend(device: torch.device | str) -> str:
@@ -132,14 +140,18 @@ def pick_device(env: DistEnv | None, device: torch.device | str | None = None) -
         device = os.environ.get(ENV_VAR) or ("cuda" if torch.cuda.is_available() else "cpu")
     chosen = get_device(device)
     if env is not None and chosen.type not in ("cpu", "cuda"):
-        raise RuntimeError(f"device {str(chosen)!r} cannot take part in torch.distributed (backends: nccl for "
-                           "CUDA, gloo for the CPU); pass device='cpu'")
+        raise RuntimeError(
+            f"device {str(chosen)!r} cannot take part in torch.distributed (backends: nccl for "
+            "CUDA, gloo for the CPU); pass device='cpu'"
+        )
     if env is not None and chosen.type == "cuda" and chosen.index is None:
         chosen = torch.device("cuda", local_rank)
     if chosen.type == "cuda" and chosen.index >= torch.cuda.device_count():
-        raise RuntimeError(f"LOCAL_RANK={local_rank} asks for {chosen} but this machine has "
-                           f"{torch.cuda.device_count()} GPU(s): start at most that many processes per machine "
-                           "(torchrun --nproc_per_node)")
+        raise RuntimeError(
+            f"LOCAL_RANK={local_rank} asks for {chosen} but this machine has "
+            f"{torch.cuda.device_count()} GPU(s): start at most that many processes per machine "
+            "(torchrun --nproc_per_node)"
+        )
     return chosen
 
 
@@ -168,8 +180,9 @@ class DistContext:
         return self.rank == 0
 
 
-def init_distributed(device: torch.device | str | None = None, *, backend: str | None = None,
-                     timeout: float = DEFAULT_TIMEOUT_S) -> DistContext:
+def init_distributed(
+    device: torch.device | str | None = None, *, backend: str | None = None, timeout: float = DEFAULT_TIMEOUT_S
+) -> DistContext:
     """Join the process group described by torchrun's environment (a no-op for a single process).
 
     Args:
@@ -198,13 +211,19 @@ def init_distributed(device: torch.device | str | None = None, *, backend: str |
     if backend == "nccl" and chosen.type != "cuda":
         raise ValueError(f"the nccl backend needs CUDA devices, got {chosen}; use backend='gloo' on the CPU")
     if dist.is_initialized():
-        raise RuntimeError("a torch.distributed process group is already initialised in this process; "
-                           "call destroy_distributed() first")
+        raise RuntimeError(
+            "a torch.distributed process group is already initialised in this process; call destroy_distributed() first"
+        )
     if chosen.type == "cuda":
         torch.cuda.set_device(chosen)  # nccl and its collectives use the current device
-    dist.init_process_group(backend, init_method="env://", rank=env.rank, world_size=env.world_size,
-                            timeout=datetime.timedelta(seconds=timeout),
-                            device_id=chosen if chosen.type == "cuda" else None)
+    dist.init_process_group(
+        backend,
+        init_method="env://",
+        rank=env.rank,
+        world_size=env.world_size,
+        timeout=datetime.timedelta(seconds=timeout),
+        device_id=chosen if chosen.type == "cuda" else None,
+    )
     return DistContext(env, backend, chosen)
 
 
@@ -215,8 +234,9 @@ def destroy_distributed() -> None:
 
 
 @contextlib.contextmanager
-def distributed(device: torch.device | str | None = None, *, backend: str | None = None,
-                timeout: float = DEFAULT_TIMEOUT_S) -> Iterator[DistContext]:
+def distributed(
+    device: torch.device | str | None = None, *, backend: str | None = None, timeout: float = DEFAULT_TIMEOUT_S
+) -> Iterator[DistContext]:
     """``with distributed() as ctx:`` joins the process group (``init_distributed``) and always leaves it."""
     ctx = init_distributed(device, backend=backend, timeout=timeout)
     try:
@@ -266,9 +286,11 @@ def all_reduce_sum(values: list[float]) -> list[float]:
         TypeError: ``values`` is not a list or tuple of real numbers (NaN and inf are summed like others).
     """
     if not isinstance(values, (list, tuple)) or not all(
-            isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_)) for v in values):
-        raise TypeError(f"values must be a list of numbers (floats or ints; .item() of a one-value tensor), got "
-                        f"{values!r:.80}")
+        isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_)) for v in values
+    ):
+        raise TypeError(
+            f"values must be a list of numbers (floats or ints; .item() of a one-value tensor), got {values!r:.80}"
+        )
     values = [float(v) for v in values]
     if not is_distributed():
         return values
@@ -332,8 +354,9 @@ def check_all(error: BaseException | None, what: str) -> None:
         raise error
     failed = [f"rank {r}: {report}" for r, report in enumerate(reports) if report is not None]
     if failed:
-        raise DistributedRunError(f"rank {rank()}: stopping because another process failed while {what} ("
-                           + "; ".join(failed) + ")")
+        raise DistributedRunError(
+            f"rank {rank()}: stopping because another process failed while {what} (" + "; ".join(failed) + ")"
+        )
 
 
 def on_every_rank(fn: Callable[[], T], what: str) -> T:
@@ -373,8 +396,17 @@ def epoch_shard(n: int, *, even: bool) -> slice | None:
     return slice(r, n - n % w if even else n, w)
 
 
-PEER_FAILURE_MARKS = ("connection reset", "connection closed", "broken pipe", "timed out", "timeout",
-                      "socket", "peer", "nccl communicator was aborted", "watchdog")
+PEER_FAILURE_MARKS = (
+    "connection reset",
+    "connection closed",
+    "broken pipe",
+    "timed out",
+    "timeout",
+    "socket",
+    "peer",
+    "nccl communicator was aborted",
+    "watchdog",
+)
 
 
 def explain_peer_failure(err: BaseException, where: str) -> BaseException:
@@ -388,17 +420,42 @@ def explain_peer_failure(err: BaseException, where: str) -> BaseException:
     _expect_what(where, "where")
     text = str(err).lower()
     dist_error = getattr(dist, "DistError", ())
-    if isinstance(err, DistributedRunError) or not is_distributed() or not (
-            isinstance(err, dist_error) or any(m in text for m in PEER_FAILURE_MARKS)):
+    if (
+        isinstance(err, DistributedRunError)
+        or not is_distributed()
+        or not (isinstance(err, dist_error) or any(m in text for m in PEER_FAILURE_MARKS))
+    ):
         return err
     first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     return DistributedRunError(
         f"rank {rank()} of {world_size()}: lost contact with another process of this run {where} "
         f"({first_line[:300]}). Another process probably stopped (look for its own error above) or is stuck; "
-        "this process stops too. Continue the run later with resume=True from its last checkpoint")
+        "this process stops too. Continue the run later with resume=True from its last checkpoint"
+    )
 
 
-__all__ = ["DEFAULT_TIMEOUT_S", "ENV_VARS", "DistContext", "DistEnv", "DistributedRunError", "all_reduce_sum",
-           "barrier", "check_all", "default_backend", "destroy_distributed", "distributed", "epoch_shard",
-           "explain_peer_failure", "gather_objects", "init_distributed", "is_distributed", "is_main_process",
-           "on_every_rank", "pick_device", "rank", "read_env", "run_on_main", "world_size"]
+__all__ = [
+    "DEFAULT_TIMEOUT_S",
+    "ENV_VARS",
+    "DistContext",
+    "DistEnv",
+    "DistributedRunError",
+    "all_reduce_sum",
+    "barrier",
+    "check_all",
+    "default_backend",
+    "destroy_distributed",
+    "distributed",
+    "epoch_shard",
+    "explain_peer_failure",
+    "gather_objects",
+    "init_distributed",
+    "is_distributed",
+    "is_main_process",
+    "on_every_rank",
+    "pick_device",
+    "rank",
+    "read_env",
+    "run_on_main",
+    "world_size",
+]

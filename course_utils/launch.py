@@ -132,8 +132,17 @@ def _describe(code: int | None) -> str:
     return "ok" if code == 0 else f"exit code {code}"
 
 
-def launch(fn: Callable[..., Any], nprocs: int = 2, args: tuple = (), *, timeout: float = 300.0, grace: float = 10.0,
-           threads: int = 1, start_method: str | None = None, env: dict[str, str] | None = None) -> list[RankResult]:
+def launch(
+    fn: Callable[..., Any],
+    nprocs: int = 2,
+    args: tuple = (),
+    *,
+    timeout: float = 300.0,
+    grace: float = 10.0,
+    threads: int = 1,
+    start_method: str | None = None,
+    env: dict[str, str] | None = None,
+) -> list[RankResult]:
     """Run ``fn(*args)`` in ``nprocs`` processes that form one torch.distributed run (torchrun's environment).
 
     Args:
@@ -167,20 +176,31 @@ def launch(fn: Callable[..., Any], nprocs: int = 2, args: tuple = (), *, timeout
         if not (isinstance(name, str) and isinstance(value, str)):
             raise TypeError(f"env must map str names to str values, got {name!r}: {value!r:.60}")
     if start_method is not None and start_method not in multiprocessing.get_all_start_methods():
-        raise ValueError(f"start_method must be one of {multiprocessing.get_all_start_methods()} or None, "
-                         f"got {start_method!r}")
+        raise ValueError(
+            f"start_method must be one of {multiprocessing.get_all_start_methods()} or None, got {start_method!r}"
+        )
     method = start_method or default_start_method()
     if method == "spawn" and getattr(fn, "__module__", None) == "__main__":
-        raise ValueError(f"{getattr(fn, '__name__', fn)!r} is defined in __main__ (a notebook or the script itself), "
-                         "which a spawned process cannot import: move it into a .py module, or use torchrun")
+        raise ValueError(
+            f"{getattr(fn, '__name__', fn)!r} is defined in __main__ (a notebook or the script itself), "
+            "which a spawned process cannot import: move it into a .py module, or use torchrun"
+        )
     if method == "fork":
         import torch._dynamo  # noqa: F401 - DDP's constructor imports it (seconds): once here, not in every child
     folder = Path(tempfile.mkdtemp(prefix="course-launch-"))
-    child_env = {"WORLD_SIZE": str(nprocs), "LOCAL_WORLD_SIZE": str(nprocs), "MASTER_ADDR": "127.0.0.1",
-                 "MASTER_PORT": str(free_port()), "OMP_NUM_THREADS": str(threads), **(env or {})}
+    child_env = {
+        "WORLD_SIZE": str(nprocs),
+        "LOCAL_WORLD_SIZE": str(nprocs),
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(free_port()),
+        "OMP_NUM_THREADS": str(threads),
+        **(env or {}),
+    }
     context = multiprocessing.get_context(method)
-    processes = [context.Process(target=_child, args=(r, fn, args, child_env, str(folder), threads), daemon=False)
-                 for r in range(nprocs)]
+    processes = [
+        context.Process(target=_child, args=(r, fn, args, child_env, str(folder), threads), daemon=False)
+        for r in range(nprocs)
+    ]
     try:
         for p in processes:
             p.start()
@@ -202,8 +222,11 @@ def launch(fn: Callable[..., Any], nprocs: int = 2, args: tuple = (), *, timeout
             for r, code in enumerate(codes):
                 last = (errors[r] or outputs[r]).strip().splitlines()[-1:] or ["(no output)"]
                 lines.append(f"  rank {r}: {_describe(code)}: {last[0][:400]}")
-            head = (f"the run did not finish within timeout={timeout} s" if timed_out
-                    else f"{sum(c != 0 for c in codes)} of {nprocs} processes failed")
+            head = (
+                f"the run did not finish within timeout={timeout} s"
+                if timed_out
+                else f"{sum(c != 0 for c in codes)} of {nprocs} processes failed"
+            )
             raise LaunchError(f"{head}:\n" + "\n".join(lines), codes, errors, outputs)
         results = []
         for r in range(nprocs):
