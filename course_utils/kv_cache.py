@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from .checks import expect_positive_int, expect_tensor
+from .checks import expect_int, expect_positive_int, expect_tensor
 
 
 def kv_cache_bytes(
@@ -58,7 +58,8 @@ class KVCache:
     position of the first new token.
 
     Raises (from ``append``):
-        ValueError: keys or values of the wrong shape, or more positions than ``max_len``.
+        TypeError: a layer index that is not an integer, or keys/values that are not tensors.
+        ValueError: keys or values of the wrong shape, dtype or device, or more positions than ``max_len``.
         IndexError: a layer index outside ``0 .. num_layers - 1``.
     """
 
@@ -104,6 +105,7 @@ class KVCache:
     def append(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Store the keys and values ``(B, H, t, head_dim)`` of ``t`` new positions of ``layer``; return all of
         that layer's keys and values so far, ``(B, H, length + t, head_dim)`` each (views, no copy)."""
+        layer = expect_int(layer, "layer", minimum=None)
         if not 0 <= layer < self.num_layers:
             raise IndexError(f"layer {layer} is outside this cache's layers 0..{self.num_layers - 1}")
         expect_tensor(k, "k"), expect_tensor(v, "v")
@@ -112,6 +114,11 @@ class KVCache:
             raise ValueError(
                 f"k and v must both be (B, H, t, head_dim) = ({b}, {h}, t, {hd}); got "
                 f"{tuple(k.shape)} and {tuple(v.shape)}"
+            )
+        if k.dtype != self.keys.dtype or v.dtype != self.keys.dtype or k.device != self.keys.device:
+            raise ValueError(
+                f"k and v must be {self.keys.dtype} on {self.keys.device}, as the cache's buffers; got "
+                f"{k.dtype}/{v.dtype} on {k.device}: create the KVCache with the model's dtype= and device="
             )
         start, t = self.lengths[layer], k.shape[2]
         if start + t > self.max_len:

@@ -64,6 +64,7 @@ from course_utils import distributed as dst  # noqa: E402
 from course_utils import epoch as ep  # noqa: E402
 from course_utils import exercises as ex  # noqa: E402
 from course_utils import images as img  # noqa: E402
+from course_utils import kv_cache as kvc  # noqa: E402
 from course_utils import launch as lch  # noqa: E402
 from course_utils import loaders as ld  # noqa: E402
 from course_utils import memory as mem  # noqa: E402
@@ -1399,6 +1400,68 @@ good(
     lambda: cif.CifarUnavailableError("x"),
     lambda e: isinstance(e, RuntimeError),
 )
+
+# ============================================================================= kv_cache
+KV = "kv_cache."
+kv_k = lambda t=1: torch.zeros(1, 2, t, 4)  # noqa: E731  (B, H, t, head_dim) of the small cache below
+small_cache = lambda: kvc.KVCache(2, 1, 2, 4, max_len=3)  # noqa: E731
+bad(KV + "kv_cache_bytes", "zero layers", lambda: kvc.kv_cache_bytes(0, 8, 16), ValueError, r"num_layers must be")
+bad(KV + "kv_cache_bytes", "length '8'", lambda: kvc.kv_cache_bytes(1, "8", 16), TypeError, r"length must be")
+good(KV + "kv_cache_bytes", "2 layers x 3 positions x 4 wide", lambda: kvc.kv_cache_bytes(2, 3, 4), lambda n: n == 192)
+bad(KV + "KVCache", "max_len 0", lambda: kvc.KVCache(1, 1, 1, 4, max_len=0), ValueError, r"max_len must be")
+bad(KV + "KVCache", "heads 2.0", lambda: kvc.KVCache(1, 1, 2.0, 4, max_len=3), TypeError, r"num_heads must be")
+bad(KV + "KVCache.append", "layer '0'", lambda: small_cache().append("0", kv_k(), kv_k()), TypeError, r"layer must be")
+bad(
+    KV + "KVCache.append", "layer 2 of 2", lambda: small_cache().append(2, kv_k(), kv_k()), IndexError, r"layers 0\.\.1"
+)
+bad(
+    KV + "KVCache.append",
+    "keys (B, t, d)",
+    lambda: small_cache().append(0, torch.zeros(1, 1, 8), kv_k()),
+    ValueError,
+    r"\(B, H, t, head_dim\)",
+)
+bad(
+    KV + "KVCache.append",
+    "float64 keys",
+    lambda: small_cache().append(0, kv_k().double(), kv_k().double()),
+    ValueError,
+    r"must be torch.float32",
+)
+bad(
+    KV + "KVCache.append",
+    "meta-device keys",
+    lambda: small_cache().append(0, kv_k().to("meta"), kv_k().to("meta")),
+    ValueError,
+    r"on cpu",
+)
+bad(
+    KV + "KVCache.append",
+    "4 positions into max_len 3",
+    lambda: small_cache().append(0, kv_k(4), kv_k(4)),
+    ValueError,
+    r"exceed max_len=3",
+)
+bad(KV + "KVCache.append", "values None", lambda: small_cache().append(0, kv_k(), None), TypeError, r"v must be")
+
+
+def _filled_cache() -> Any:
+    cache = small_cache()
+    for layer in (0, 1):
+        cache.append(layer, kv_k(2) + 1, kv_k(2) + 2)
+    return cache
+
+
+good(KV + "KVCache.length", "2 positions in both layers", lambda: _filled_cache().length, lambda n: n == 2)
+good(KV + "KVCache.num_layers", "a 2-layer cache", lambda: small_cache().num_layers, lambda n: n == 2)
+good(KV + "KVCache.nbytes", "2 buffers of 1x2x2x3x4 floats", lambda: small_cache().nbytes, lambda n: n == 2 * 48 * 4)
+good(
+    KV + "KVCache.reset",
+    "reset empties every layer",
+    lambda: (c := _filled_cache(), c.reset(), c.length)[2],
+    lambda n: n == 0,
+)
+
 
 # ============================================================================= cifar_models
 CM = "cifar_models."
