@@ -22,11 +22,13 @@ SLIDES := build/slides
 # on a small CPU that is faster than one notebook with several threads fighting over the cores.
 JOBS ?= 2
 
-.PHONY: env lab hooks test teacher slides refresh strip benchmarks gpu-check clean help
+.PHONY: env lab hooks lint format test teacher slides refresh strip benchmarks gpu-check clean help
 
 help:
 	@echo "make lab         create the environment if needed, start JupyterLab on notebooks/"
 	@echo "make test        create the environment if needed, run pytest on tests/ and nbval on every notebook (fast mode)"
+	@echo "make lint        ruff: lint and format check of the package, tests, tools, benchmarks, scripts"
+	@echo "make format      ruff: fix what can be fixed and format the code"
 	@echo "make teacher     build the teacher edition (solutions under each exercise) into build/teacher/"
 	@echo "make slides      build one reveal.js deck per notebook into build/slides/ (FULL=1: full mode)"
 	@echo "make hooks       register the git filter that keeps saved outputs out of commits (make lab does it)"
@@ -59,7 +61,16 @@ hooks:
 teacher: env
 	$(UV) run --locked python tools/editions.py teacher --out $(TEACHER)
 
-test: teacher
+# ruff (configured in pyproject.toml) over the Python files; notebooks are kept clean by tools/notebooks.py.
+lint: env
+	$(UV) run --locked ruff check
+	$(UV) run --locked ruff format --check
+
+format: env
+	$(UV) run --locked ruff check --fix
+	$(UV) run --locked ruff format
+
+test: lint teacher
 	COURSE_FAST=1 OMP_NUM_THREADS=1 $(UV) run --locked pytest -n $(JOBS) --dist loadfile tests $(TEACHER_NOTEBOOKS) $(PYTEST_NB)
 
 slides: env

@@ -97,8 +97,11 @@ def test_no_answer_in_sight(path):
     for exercise_id, cells in exercise_blocks(nb).items():
         source = "\n".join(c.source for c in cells)
         assert not REFERENCE_NAME.search(source), f"{exercise_id}: a reference is computed in the exercise"
-        call = next(n for n in ast.walk(ast.parse(cells[-1].source))
-                    if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "check")
+        call = next(
+            n
+            for n in ast.walk(ast.parse(cells[-1].source))
+            if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "check"
+        )
         assert len(call.args) == 2, f"{exercise_id}: check takes the id and the answer; inputs go by keyword"
         for hint in get_exercise(exercise_id).hints:  # a hint nudges; it must not be a line of the solution
             for line in solutions[exercise_id].code.splitlines():
@@ -115,7 +118,7 @@ def test_solutions_only_rebind_what_the_exercise_asks_for(path):
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
     for exercise_id, solution in editions.read_solutions(editions.solutions_path(path)).items():
         allowed = set().union(*(editions.bound_names(c.source) for c in blocks[exercise_id]))
-        later = code_cells[code_cells.index(blocks[exercise_id][-1]) + 1:]
+        later = code_cells[code_cells.index(blocks[exercise_id][-1]) + 1 :]
         for code in [solution.code] + [code for _, code in solution.wrong]:
             extra = editions.bound_names(code) - allowed
             for cell in later:  # a later student cell that reads such a name without binding it itself

@@ -66,10 +66,21 @@ def test_deck_has_projector_sized_slides(path, exporter):
 def test_slide_sizes_and_proposals():
     md, code = nbformat.v4.new_markdown_cell, nbformat.v4.new_code_cell
     nb = nbformat.v4.new_notebook()
-    nb.cells = [md("# Title\n\nshort"), code("x = 1\ny = 2"), md("x" * 250), code("\n".join(["z = 3"] * 30)),
-                code("plot()\n" * 40)]
+    nb.cells = [
+        md("# Title\n\nshort"),
+        code("x = 1\ny = 2"),
+        md("x" * 250),
+        code("\n".join(["z = 3"] * 30)),
+        code("plot()\n" * 40),
+    ]
     nb.cells[4].metadata["tags"] = [editions.HIDE_INPUT]
     todo = editions.propose_slides(nb)
-    assert [c.metadata["slideshow"]["slide_type"] for c in nb.cells] == ["slide", "-", "fragment", "subslide", "subslide"]
+    assert [c.metadata["slideshow"]["slide_type"] for c in nb.cells] == [
+        "slide",
+        "-",
+        "fragment",
+        "subslide",
+        "subslide",
+    ]
     assert len(todo) == 1 and "cell 3 (code, 30 lines)" in todo[0]
     assert editions.slide_sizes(nb) == [(0, 3 + 2 + 3), (3, 30), (4, 0)]
