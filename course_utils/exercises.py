@@ -185,7 +185,11 @@ def _judge(ex: Exercise, answer: Any, inputs: dict[str, Any]) -> tuple[bool, str
 def _short(value: Any) -> str:
     if isinstance(value, torch.Tensor):
         return f"tensor of shape {tuple(value.shape)}"
-    text = repr(value)
+    if isinstance(value, torch.nn.Module):  # its repr spans lines: the verdict must stay on one line
+        return type(value).__name__
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, torch.Tensor) for v in value):
+        return f"{type(value).__name__} of {len(value)} tensors"
+    text = " ".join(repr(value).split())
     return text if len(text) <= 30 else text[:27] + "..."
 
 
