@@ -5,7 +5,7 @@ common names are also re-exported here.
 """
 
 from .device import describe_device, get_device
-from .exercises import check, check_answer
+from .exercises import check
 from .mode import by_mode, describe_mode, fast_mode
 from .notebook import setup_notebook
 from .seed import seed_everything
@@ -16,7 +16,6 @@ __all__ = [
     "accuracy",
     "by_mode",
     "check",
-    "check_answer",
     "describe_device",
     "describe_mode",
     "evaluate",

@@ -299,28 +299,11 @@ def check(exercise_id: str, answer: Any, /, **inputs: Any) -> None:
         print(f"{ex.label} not yet right: {why}.{hint}")
 
 
-def check_answer(
-    name: str, answer: Any, expected: Any, *, atol: float = 1e-6, rtol: float = 1e-5, hint: str | None = None
-) -> bool:
-    """Older form of ``check`` that takes the expected value itself (kept while notebooks migrate)."""
-    _check_tolerances(atol, rtol)
-    if answer is None or answer is Ellipsis:
-        print(f"[{name}] not attempted yet: replace the placeholder and run the cell again.")
-        return False
-    correct, detail = compare_values(answer, expected, atol=atol, rtol=rtol)
-    if correct:
-        print(f"[{name}] correct.")
-    else:
-        print(f"[{name}] not yet right: {detail}." + (f" Hint: {hint}" if hint else ""))
-    return correct
-
-
 __all__ = [
     "KINDS",
     "REGISTRY",
     "Exercise",
     "check",
-    "check_answer",
     "compare_values",
     "exercise",
     "exercises_of",

@@ -2586,25 +2586,6 @@ bad(
     r"compare must be callable",
 )
 bad(
-    X + "check_answer",
-    "atol a string",
-    lambda: ex.check_answer("x", 1.0, 1.0, atol="small"),
-    TypeError,
-    r"atol must be a finite number >= 0",
-)
-good(
-    X + "check_answer",
-    "not attempted",
-    printed(lambda: ex.check_answer("x", None, 1.0)),
-    lambda out: "[x] not attempted yet" in out,
-)
-good(
-    X + "check_answer",
-    "close enough",
-    printed(lambda: ex.check_answer("x", torch.tensor(1.0), 1.0 + 1e-7)),
-    lambda out: out == "[x] correct.\n",
-)
-bad(
     X + "compare_values",
     "rtol NaN",
     lambda: ex.compare_values(1.0, 1.0, rtol=float("nan")),

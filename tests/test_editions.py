@@ -21,19 +21,8 @@ spec.loader.exec_module(editions)
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
 IDS = [p.stem for p in NOTEBOOKS]
-# Notebooks whose exercises still use the older check_answer(name, answer, expected) form (being migrated).
-PENDING = {p.stem for p in NOTEBOOKS} - {
-    "01_regression_least_squares",
-    "01b_optimizers_regularization",
-    "02_activations_gradients",
-    "02b_normalisation_residuals",
-    "03_backpropagation",
-    "04_loss_functions",
-    "05_self_attention",
-    "06b_decoder_only_kv_cache_sampling",
-    "08_data_parallel_training",
-    "06_transformer_decoder_beam_search",
-}
+# Every notebook uses check("NN.K", ...) against the exercise bank; the older check_answer form is gone.
+PENDING: set[str] = set()
 REFERENCE_NAME = re.compile(r"^\s*(expected|reference|ref|target|truth|solution|answer_key)\w*\s*=", re.M)
 
 

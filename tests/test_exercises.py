@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from course_utils import exercises as ex
-from course_utils.exercises import check, check_answer, compare_values, exercise, get_exercise, judge
+from course_utils.exercises import check, compare_values, exercise, get_exercise, judge
 
 
 @pytest.fixture
@@ -89,9 +89,3 @@ def test_real_registry_loads_and_is_well_formed():
     assert first.kind in ex.KINDS and first.hints
     for exercise_ in ex.exercises_of("05"):
         assert exercise_.title and len(exercise_.hints) >= 1, exercise_.id
-
-
-def test_legacy_check_answer(capsys):
-    assert check_answer("Ex", 0.1 + 0.2, 0.3) is True
-    assert check_answer("Ex", 0.31, 0.3, hint="add them") is False
-    assert "Hint: add them" in capsys.readouterr().out
