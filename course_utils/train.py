@@ -307,35 +307,20 @@ def _restore(
     return history, saved["epoch"] + 1, int(saved["extra"].get("global_step", 0))
 
 
-def _check_and_place(
-    model: nn.Module,
-    device: torch.device | str | None,
-    channels_last: bool,
-    optimizer: Any,
-    epochs: Any,
-    scheduler_interval: str,
-    best_key: Any,
-    resume: Any,
-    checkpoint_dir: Any,
-    metrics: Mapping[str, Metric] | None,
-    validating: bool,
-    **more: Any,
-) -> torch.device:
-    """Every check that can be made before training, then the model on its device; return the device."""
+def _check_and_place(arguments: dict[str, Any]) -> torch.device:
+    """Every check that can be made before training, then the model on its device; return the device.
+
+    ``arguments`` holds fit's arguments by name (``dict(locals())`` at the top of ``fit``).
+    """
+    a = arguments
+    more = ("train_loader", "val_loader", "metrics", "amp", "channels_last", "compile_model", "show_progress")
+    more += ("on_epoch_end", "tensorboard", "scheduler")
     _check_fit_arguments(
-        model,
-        optimizer,
-        epochs,
-        scheduler_interval,
-        best_key,
-        resume,
-        checkpoint_dir,
-        metrics=metrics,
-        channels_last=channels_last,
-        **more,
+        *(a[k] for k in ("model", "optimizer", "epochs", "scheduler_interval", "best_key", "resume", "checkpoint_dir")),
+        **{k: a[k] for k in more},
     )
-    _check_best_key(checkpoint_dir, best_key, metrics, validating)
-    return _place(model, device, channels_last)
+    _check_best_key(a["checkpoint_dir"], a["best_key"], a["metrics"], a["val_loader"] is not None)
+    return _place(a["model"], a["device"], a["channels_last"])
 
 
 def _open_run(
@@ -452,31 +437,9 @@ def fit(
         ValueError: under torch.distributed, a model not wrapped in DDP, or a checkpoint of another world size.
         RuntimeError: under torch.distributed, another process failed or stopped answering (the message says so).
     """
+    arguments = dict(locals())  # fit's arguments by name, checked together on every rank
     step = _resolve_step(loss_fn, step)
-    device = distributed.on_every_rank(
-        lambda: _check_and_place(  # every rank: the same checks, the same device
-            model,
-            device,
-            channels_last,
-            optimizer,
-            epochs,
-            scheduler_interval,
-            best_key,
-            resume,
-            checkpoint_dir,
-            metrics,
-            val_loader is not None,
-            train_loader=train_loader,
-            val_loader=val_loader,
-            amp=amp,
-            compile_model=compile_model,
-            show_progress=show_progress,
-            on_epoch_end=on_epoch_end,
-            tensorboard=tensorboard,
-            scheduler=scheduler,
-        ),
-        "checking fit's arguments",
-    )
+    device = distributed.on_every_rank(lambda: _check_and_place(arguments), "checking fit's arguments")
     amp_dtype = _epoch.autocast_dtype(device) if amp else None  # via the module, as evaluate does
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     state = _TrainingState(model, optimizer, scheduler, scaler, _data_generator(train_loader))
@@ -489,33 +452,15 @@ def fit(
     train_model = torch.compile(model) if compile_model else model
     per_step = scheduler if scheduler_interval == "step" else None
     epoch_range = range(start, epochs + 1)
+    same = dict(device=device, step=step, metrics=metrics, channels_last=channels_last)  # training and validation
     try:
         for epoch in progress(epoch_range, desc="epochs") if show_progress and main else epoch_range:
             with _epoch_errors(epoch):
-                stats = train_epoch(
-                    train_model,
-                    train_loader,
-                    optimizer=optimizer,
-                    device=device,
-                    step=step,
-                    metrics=metrics,
-                    scheduler=per_step,
-                    amp_dtype=amp_dtype,
-                    scaler=scaler,
-                    channels_last=channels_last,
-                    on_losses=log.add_losses,
-                )
+                stats = train_epoch(train_model, train_loader, optimizer=optimizer, scheduler=per_step,
+                                    amp_dtype=amp_dtype, scaler=scaler, on_losses=log.add_losses, **same)  # fmt: skip
                 history.log(**{f"train_{name}": value for name, value in stats.items()})
                 if val_loader is not None:
-                    stats = evaluate(
-                        train_model,
-                        val_loader,
-                        device=device,
-                        step=step,
-                        metrics=metrics,
-                        amp=amp,
-                        channels_last=channels_last,
-                    )
+                    stats = evaluate(train_model, val_loader, amp=amp, **same)
                     history.log(**{f"val_{name}": value for name, value in stats.items()})
             if scheduler is not None and per_step is None:
                 scheduler.step()
