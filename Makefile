@@ -20,7 +20,8 @@ TEACHER_NOTEBOOKS := $(patsubst notebooks/%,$(TEACHER)/%,$(NOTEBOOKS))
 SLIDES := build/slides
 # make test runs JOBS test files / notebooks at a time (pytest-xdist), each with one torch thread:
 # on a small CPU that is faster than one notebook with several threads fighting over the cores.
-JOBS ?= 2
+# Default: the CPUs this process may use, at least 2 and at most 8 (each job holds a kernel, ~1-2 GB).
+JOBS ?= $(shell $(PYTHON) -c "import os; n = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count(); print(min(8, max(2, n or 2)))")
 
 .PHONY: env lab hooks lint format test teacher slides refresh strip benchmarks gpu-check clean help
 
