@@ -86,8 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help="(peak) learning rate (default: the recipe's, "
-        "0.01 or 0.05, tuned for a global batch of 64; the linear scaling rule multiplies it by "
-        "global batch / 64)",
+        "0.01 or 0.05, tuned for a global batch of 64; it is not rescaled for you: with a larger "
+        "global batch, the linear scaling rule suggests passing lr x global batch / 64)",
     )
     parser.add_argument(
         "--data",
