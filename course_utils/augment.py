@@ -80,7 +80,15 @@ class EpochPlan:
 
 
 def draw_epoch(n: int, generator: torch.Generator, *, shuffle: bool, augmentation: Augmentation) -> EpochPlan:
-    """Draw an epoch's order, crop offsets and flips from ``generator``, in that order (both paths call this)."""
+    """Draw an epoch's order, crop offsets and flips from ``generator``, in that order (both paths call this).
+
+    Returns an ``EpochPlan``: ``order`` (n,) int64, ``offsets`` (n, 2) int64 in ``0 .. 2 * crop_padding`` or None,
+    ``flips`` (n,) bool or None.
+
+    Raises:
+        TypeError: ``generator`` is not a ``torch.Generator``, or ``shuffle`` is not a bool.
+        ValueError: ``n`` below 1, or an invalid ``augmentation``.
+    """
     n = _as_int(n, "n", 1)
     if not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
@@ -145,7 +153,12 @@ def random_crop(images: torch.Tensor, offsets: torch.Tensor, padding: int = 4) -
 
 
 def flip_horizontal(images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mirror left-right the (B, C, H, W) images whose entry in the boolean (B,) ``mask`` is True."""
+    """Mirror left-right the (B, C, H, W) images whose entry in the boolean (B,) ``mask`` is True.
+
+    Raises:
+        ValueError: ``images`` not 4-D, ``mask`` not of shape (B,), or ``mask`` on another accelerator.
+        TypeError: ``mask`` is not a bool tensor.
+    """
     expect_shape(images, ("B", None, None, None), "images")
     expect_shape(mask, (images.shape[0],), "mask")
     if mask.dtype != torch.bool:

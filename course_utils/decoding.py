@@ -335,6 +335,11 @@ def beam_search(
 
     Returns:
         A ``SearchResult`` with ``N = n_best`` hypotheses per source, sorted by ``scores``.
+
+    Raises:
+        ValueError: ``n_best`` outside ``1 .. beam_size``, a size that is not positive, or a ``step_fn`` that
+            returns log-probabilities of the wrong shape.
+        TypeError: arguments of the wrong type (for example a float ``beam_size``).
     """
     expect_callable(step_fn, "step_fn")
     _check_common(beam_size, max_len, alpha)

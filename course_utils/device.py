@@ -115,7 +115,11 @@ def synchronize(device: torch.device | str) -> None:
 
 
 def model_device(model: torch.nn.Module) -> torch.device:
-    """Where ``model``'s parameters live (the CPU for a model without parameters)."""
+    """Where ``model``'s parameters live (the CPU for a model without parameters).
+
+    Raises:
+        TypeError: ``model`` is not a ``torch.nn.Module``.
+    """
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     first = next(iter(model.parameters()), None)

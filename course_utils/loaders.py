@@ -132,7 +132,12 @@ class DeviceLoader:
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 (B, C, H, W) -> float32 ``(x / 255 - mean) / std``, in the order ToTensor + Normalize use."""
+        """uint8 (B, C, H, W) -> float32 ``(x / 255 - mean) / std``, in the order ToTensor + Normalize use.
+
+        Raises:
+            ValueError: ``images`` not (B, C, H, W) with this loader's channel count C.
+            TypeError: ``images`` not uint8 (a float batch is already scaled).
+        """
         expect_shape(images, (None, self._mean.shape[1], None, None), "images")
         if images.dtype != torch.uint8:
             raise TypeError(
@@ -274,6 +279,11 @@ def image_transforms(
         mean, std: one value per channel.
         augment: as for the loaders.
         image_size: (H, W) of the images; needed by a random crop (its window keeps the image's size).
+
+    Raises:
+        ValueError: ``mean`` and ``std`` of different lengths, a ``std`` that is not positive, or a crop
+            without ``image_size``.
+        TypeError: arguments of the wrong type.
     """
     from torchvision import transforms as T
 

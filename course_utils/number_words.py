@@ -189,6 +189,11 @@ def split_numbers(n_val: int = 200, seed: int = 0) -> tuple[list[int], list[int]
 
     The validation numbers are drawn from 20..999; 0..19 always go to training, since their words
     ("seven", "fifteen") cannot be inferred from any other example.
+
+    Raises:
+        ValueError: ``n_val`` outside ``1 .. 979`` (validation draws from the 980 numbers 20..999) or a negative
+            ``seed``.
+        TypeError: arguments that are not integers.
     """
     expect_positive_int(n_val, "n_val")
     seed = expect_int(seed, "seed")

@@ -18,6 +18,10 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         seed: a non-negative integer below 2**32.
         deterministic: also ask torch for deterministic algorithms (slower on GPU; ops without a
             deterministic implementation then raise an error instead of silently varying).
+
+    Raises:
+        ValueError: ``seed`` negative or not below 2**32.
+        TypeError: ``seed`` not an integer (floats, strings and bools are refused), or ``deterministic`` not a bool.
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
