@@ -81,6 +81,7 @@ class Residual(nn.Module):
         self.body = nn.Sequential(conv_bn(channels, channels), conv_bn(channels, channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x + body(x): (B, C, H, W) -> (B, C, H, W); ValueError for another shape or channel count."""
         expect_shape(x, (None, self.channels, None, None), "Residual's input x")  # (B, C, H, W)
         return x + self.body(x)
 

@@ -165,18 +165,22 @@ class DistContext:
 
     @property
     def rank(self) -> int:
+        """This process's index among all processes, 0 .. world_size - 1 (0 without torchrun)."""
         return self.env.rank if self.env else 0
 
     @property
     def world_size(self) -> int:
+        """How many processes train together (1 without torchrun)."""
         return self.env.world_size if self.env else 1
 
     @property
     def local_rank(self) -> int:
+        """This process's index on its own machine: the GPU it uses (0 without torchrun)."""
         return self.env.local_rank if self.env else 0
 
     @property
     def is_main(self) -> bool:
+        """True on rank 0, the process that logs, shows progress and writes checkpoints."""
         return self.rank == 0
 
 

@@ -90,6 +90,7 @@ class KVCache:
 
     @property
     def num_layers(self) -> int:
+        """Attention layers the cache holds keys and values for."""
         return len(self.lengths)
 
     @property
