@@ -64,6 +64,9 @@ def plot_curves(
         styles: optional legend label -> matplotlib format string such as ``"--"``; curves without one
             take colour and line style from the axes' property cycle (``axes.prop_cycle``).
         logy: logarithmic y axis (then no zero line is drawn).
+
+    Raises:
+        ValueError: no curves, or a curve whose length differs from ``x``.
     """
     xs = _np(x).reshape(-1)
     expect_mapping(curves, "curves", "label -> values, e.g. {'sigmoid': y}")
@@ -202,6 +205,10 @@ def image_grid(
         titles: one caption per image, e.g. ``"true: cat / pred: dog"``.
         ncols: images per row.
         mean, std: per-channel statistics used to normalise the images, undone before display.
+
+    Raises:
+        ValueError: images not (N, C, H, W) with 1 or 3 channels, a titles list of another length, or
+            ``mean``/``std`` that do not match the channels.
     """
     if not isinstance(images, torch.Tensor) or images.dim() != 4:
         shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
@@ -257,6 +264,9 @@ def heatmap(
         matrix: shape (R, C).
         row_labels, col_labels: tick labels; their lengths must match R and C.
         annotate: write each value in its cell (default: only when the matrix has at most 144 cells).
+
+    Raises:
+        ValueError: ``matrix`` not 2-D, or labels whose lengths differ from R and C.
     """
     m = _np(matrix)
     if m.ndim != 2:
