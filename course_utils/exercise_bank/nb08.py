@@ -66,7 +66,7 @@ def epoch_shard_reference(n: int, rank: int, world_size: int, epoch: int, seed: 
         "The global mean is not the plain mean of the three means: a shard of 16 values counts twice as "
         "much as a shard of 8.",
         "From a shard's count, mean and variance you can recover its sum and its sum of squares, which "
-        "simply add up over shards (that is what SyncBatchNorm all-reduces).",
+        "simply add up over shards (that is what the notebook's sync_batch_norm adds).",
     ),
 )
 def global_statistics(counts: torch.Tensor, means: torch.Tensor, variances: torch.Tensor) -> torch.Tensor:
