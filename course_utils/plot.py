@@ -119,10 +119,22 @@ def _draw_panel(
     label_suffix: str = "",
     markers: bool = True,
 ) -> None:
-    """One metric's curves against the epoch, labelled, with a grid and a legend."""
-    for key in members:
+    """One metric's curves against the epoch, labelled, with a grid and a legend.
+
+    Each curve of a panel gets its own line style and marker as well as its colour (train solid with circles,
+    validation dashed with squares, ...), so the curves stay apart in greyscale and for colour-blind readers.
+    """
+    styles = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D")]
+    for index, key in enumerate(members):
         values = _np(history.get(key, [])).reshape(-1)
-        ax.plot(np.arange(1, len(values) + 1), values, marker="o" if markers else None, label=key + label_suffix)
+        linestyle, marker = styles[index % len(styles)]
+        ax.plot(
+            np.arange(1, len(values) + 1),
+            values,
+            linestyle=linestyle,
+            marker=marker if markers else None,
+            label=key + label_suffix,
+        )
     ax.set_xlabel(xlabel)
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3)
