@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -27,9 +26,12 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # course_utils, when run from a clone
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _timing, shared by the benchmarks
+
+from _timing import timed  # noqa: E402
 
 from course_utils.decoding import beam_search  # noqa: E402
-from course_utils.device import describe_device, get_device, synchronize  # noqa: E402
+from course_utils.device import describe_device, get_device  # noqa: E402
 from course_utils.number_words import (  # noqa: E402
     BOS_ID,
     EOS_ID,
@@ -109,19 +111,6 @@ def load_or_train(device: torch.device, train_epochs: int) -> tuple[Seq2SeqTrans
         )
         origin = f"no checkpoint at {checkpoint}: trained {train_epochs} epochs in {time.perf_counter() - start:.0f} s"
     return model.to(device).eval(), origin
-
-
-def timed(fn, repeats: int, device: torch.device):
-    """Median wall time of ``repeats`` calls (after one warm-up call) and the last result."""
-    result = fn()
-    times = []
-    for _ in range(repeats):
-        synchronize(device)
-        start = time.perf_counter()
-        result = fn()
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
 
 
 def main() -> int:

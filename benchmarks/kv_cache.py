@@ -21,17 +21,18 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # course_utils, when run from a clone
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _timing, shared by the benchmarks
 
-from course_utils.device import describe_device, get_device, synchronize  # noqa: E402
+from _timing import timed  # noqa: E402
+
+from course_utils.device import describe_device, get_device  # noqa: E402
 
 NOTEBOOK = "06b_decoder_only_kv_cache_sampling"
 
@@ -51,19 +52,6 @@ def decode(model: torch.nn.Module, seq: torch.Tensor, cache=None) -> torch.Tenso
         model(seq[:, :t] if cache is None else seq[:, t - 1 : t], cache)[:, -1] for t in range(1, seq.shape[1] + 1)
     ]
     return torch.stack(steps, dim=1)
-
-
-def timed(fn, repeats: int, device: torch.device) -> tuple[float, torch.Tensor]:
-    """Median wall time of ``repeats`` calls (after one warm-up call) and the last result."""
-    result = fn()
-    times = []
-    for _ in range(repeats):
-        synchronize(device)
-        start = time.perf_counter()
-        result = fn()
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
 
 
 def main(argv: list[str] | None = None) -> dict[int, float]:
